@@ -1,0 +1,153 @@
+"""Speed and memory benchmarks (``python -m flowvq_core bench ...``); targets live here, never in tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .audio import audio_features
+from .config import GeneratorConfig
+from .generator import CoefficientGenerator
+
+
+@dataclass
+class FlowBenchResult:
+    preset: str
+    device: str
+    threads: int
+    batch: int
+    frames: int
+    seconds: float
+    frames_per_second: float
+    """Video frames of one sequence per second of compute (T / time)."""
+    sample_frames_per_second: float
+    """Frames of all B samples per second (B · T / time)."""
+    peak_memory_mb: float
+    """Peak device memory on CUDA; the process's peak resident memory on the CPU."""
+    added_memory_mb: float
+    """How far the peak rose above the memory in use just before the run."""
+
+
+def speech_like_audio(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """Noise shaped by a syllable-rate envelope: exercises the audio path like speech without any data files."""
+    generator = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    envelope = np.clip(np.sin(2 * np.pi * 4.0 * t) + 0.3 * generator.standard_normal(t.shape).cumsum() / 400, 0, 1)
+    return (0.3 * envelope * generator.standard_normal(t.shape)).astype(np.float32)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine() or 'cpu'} cpu, {os.cpu_count()} cores"
+
+
+def _resident_mb() -> float:
+    """Current resident memory of this process (Linux /proc; elsewhere the peak so far)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class MemoryPeak:
+    """Tracks the peak memory of a block: CUDA's allocator statistics, or resident memory polled every 2 ms."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.before = self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _resident_mb())
+
+    def __enter__(self) -> MemoryPeak:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.before = torch.cuda.memory_allocated(self.device) / 2**20
+        else:
+            self.before = self.peak = _resident_mb()
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+        else:
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join()
+            self.peak = max(self.peak, _resident_mb())
+
+
+def bench_flows(
+    preset: str = "paper",
+    frames: int = 250,
+    batches: tuple[int, ...] = (1, 8),
+    device: str = "cpu",
+    fps: float = 25.0,
+) -> list[FlowBenchResult]:
+    """Time generating ``frames`` frames of expression and pose (audio encoding included) for each batch size."""
+    target = torch.device(device)
+    config = GeneratorConfig.preset(preset)
+    generator = CoefficientGenerator(config, face_model_id="bench").to(target).eval()
+    audio = audio_features((speech_like_audio(frames / fps), 16000), fps, name="benchmark audio")
+    source_expression = torch.zeros(config.expression.dim)
+    source_pose = torch.zeros(config.pose.dim)
+    short = audio_features((speech_like_audio(0.4), 16000), fps, name="warm-up audio")
+    generator.generate(short, source_expression, source_pose, num_samples=max(batches))
+    results = []
+    for batch in batches:
+        with MemoryPeak(target) as memory:
+            start = time.perf_counter()
+            generator.generate(audio, source_expression, source_pose, "happy", num_samples=batch, seed=batch)
+            if target.type == "cuda":
+                torch.cuda.synchronize(target)
+            seconds = time.perf_counter() - start
+        results.append(
+            FlowBenchResult(
+                preset=preset,
+                device=device_name(target),
+                threads=torch.get_num_threads(),
+                batch=batch,
+                frames=audio.num_frames,
+                seconds=seconds,
+                frames_per_second=audio.num_frames / seconds,
+                sample_frames_per_second=batch * audio.num_frames / seconds,
+                peak_memory_mb=memory.peak,
+                added_memory_mb=memory.peak - memory.before,
+            )
+        )
+    return results
+
+
+def format_flow_results(results: list[FlowBenchResult]) -> str:
+    header = (
+        f"{'preset':<7} {'device':<24} {'thr':>3} {'batch':>5} {'frames':>6} {'seconds':>8} {'frames/s':>9} "
+        f"{'sample-frames/s':>15} {'peak MB':>8} {'+MB':>6}"
+    )
+    rows = [
+        f"{r.preset:<7} {r.device[:24]:<24} {r.threads:>3} {r.batch:>5} {r.frames:>6} {r.seconds:>8.2f} "
+        f"{r.frames_per_second:>9.1f} {r.sample_frames_per_second:>15.1f} "
+        f"{r.peak_memory_mb:>8.0f} {r.added_memory_mb:>6.0f}"
+        for r in results
+    ]
+    return "\n".join([header, *rows])
+
+
+def results_json(results: list[FlowBenchResult]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)

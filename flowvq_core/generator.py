@@ -1,0 +1,146 @@
+"""The flow-based coefficient generator (paper §3.2): ExpFlow + PoseFlow + the manifold-projection bank.
+
+One object that turns audio features, the source face's coefficients and an emotion (or a reference latent) into
+expression and pose sequences, and that saves to and loads from one safetensors checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+from torch import Tensor, nn
+
+from .audio import AudioFeatures
+from .checkpoint import CheckpointError, load_module_state, read_checkpoint, save_checkpoint
+from .coefficients import CoefficientSequence
+from .config import GeneratorConfig
+from .emotions import emotion_id
+from .flows import ExpFlow, ManifoldProjection, PoseFlow
+from .flows.coefficient_flow import ProgressCallback
+
+GENERATOR_KIND = "flowvq-coefficient-generator"
+_PROJECTION_KEY = "flowvq.projection"
+POSE_SEED_OFFSET = 1_000_003
+"""The pose flow draws from seed + this, so expression settings never shift the head motion of a seed."""
+
+
+class CoefficientGenerator(nn.Module):
+    def __init__(
+        self,
+        config: GeneratorConfig | None = None,
+        *,
+        face_model_id: str,
+        projection: ManifoldProjection | None = None,
+    ):
+        super().__init__()
+        self.config = config or GeneratorConfig()
+        self.face_model_id = face_model_id
+        self.expression = ExpFlow(self.config.expression, self.config.audio)
+        self.pose = PoseFlow(self.config.pose, self.config.audio)
+        self.projection = projection
+
+    @property
+    def device(self) -> torch.device:
+        return self.expression.context_encoder.positions.device
+
+    @torch.no_grad()
+    def generate(
+        self,
+        audio: AudioFeatures,
+        source_expression: Tensor,
+        source_pose: Tensor,
+        emotion: str | int = "neutral",
+        *,
+        num_samples: int = 1,
+        seed: int = 0,
+        temperature: float = 1.0,
+        pose_temperature: float = 1.0,
+        expression_latent: Tensor | None = None,
+        use_projection: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> CoefficientSequence:
+        """β̂ and ρ̂ for every video frame of ``audio``, ``num_samples`` different sequences per call.
+
+        ``expression_latent`` [B, T, D] (from ``ExpFlow.encode_reference``) replaces sampling for emotion transfer.
+        Manifold projection applies to sampled latents when a bank is present and ``use_projection``.
+        """
+        label = emotion_id(emotion)
+        windows = audio.windows.to(self.device)
+        frames = windows.shape[0]
+        total = 2 * frames
+
+        def expression_progress(done: int, _: int) -> None:
+            if progress is not None:
+                progress(done, total)
+
+        def pose_progress(done: int, _: int) -> None:
+            if progress is not None:
+                progress(frames + done, total)
+
+        expression = self.expression.generate(
+            windows,
+            source_expression,
+            label,
+            latent=expression_latent,
+            num_samples=num_samples,
+            temperature=temperature,
+            generator=torch.Generator().manual_seed(seed),
+            projection=self.projection if use_projection else None,
+            progress=expression_progress,
+        )
+        pose = self.pose.generate(
+            windows,
+            source_pose,
+            num_samples=expression.shape[0],
+            temperature=pose_temperature,
+            generator=torch.Generator().manual_seed(seed + POSE_SEED_OFFSET),
+            progress=pose_progress,
+        )
+        return CoefficientSequence(expression=expression, pose=pose, fps=audio.fps)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write weights, config, face-model id and the projection bank to one safetensors file."""
+        extra = {}
+        if self.projection is not None:
+            extra[_PROJECTION_KEY] = json.dumps(
+                {"neighbours": self.projection.neighbours, "ridge": self.projection.ridge}
+            )
+        save_checkpoint(
+            path,
+            self.state_dict(),
+            kind=GENERATOR_KIND,
+            config_json=self.config.to_json(),
+            face_model_id=self.face_model_id,
+            extra_metadata=extra,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        face_model_id: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> CoefficientGenerator:
+        """Load a generator; with ``face_model_id`` a checkpoint made for another face model is a clear error."""
+        checkpoint = read_checkpoint(path, kind=GENERATOR_KIND, face_model_id=face_model_id)
+        projection = None
+        if _PROJECTION_KEY in checkpoint.metadata:
+            settings = json.loads(checkpoint.metadata[_PROJECTION_KEY])
+            bank = checkpoint.tensors.get("projection.bank")
+            labels = checkpoint.tensors.get("projection.bank_labels")
+            if bank is not None and labels is not None and labels.shape == bank.shape[:1]:
+                projection = ManifoldProjection(bank, labels, settings["neighbours"], settings["ridge"])
+        try:
+            config = GeneratorConfig.from_json(checkpoint.config_json)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"{path}: its config cannot be read ({error}); save the generator again") from error
+        generator = cls(
+            config,
+            face_model_id=checkpoint.face_model_id,
+            projection=projection,
+        )
+        load_module_state(generator, checkpoint.tensors, source=str(path))
+        return generator.to(device).eval()
