@@ -155,6 +155,12 @@ def test_generation_rejects_a_latent_of_the_wrong_length(exp_flow):
         exp_flow.generate(batch.windows[0], batch.source[0], 0, latent=torch.zeros(1, 3, 6))
 
 
+def test_expression_generation_needs_an_emotion(exp_flow):
+    batch = random_batch(exp_flow, batch=1, frames=3)
+    with pytest.raises(ValueError, match="pass an emotion label"):
+        exp_flow.generate(batch.windows[0], batch.source[0])
+
+
 def test_pose_generation_runs_without_labels(pose_flow):
     batch = random_batch(pose_flow, batch=1, frames=5)
     assert pose_flow.generate(batch.windows[0], batch.source[0], num_samples=2).shape == (2, 5, 6)

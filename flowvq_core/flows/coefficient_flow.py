@@ -148,6 +148,8 @@ class CoefficientFlow(nn.Module):
     def _labels(self, labels: int | Tensor | None, batch: int) -> Tensor:
         device = self.context_encoder.positions.device
         if labels is None:
+            if self.config.use_emotion:
+                raise ValueError("this flow is conditioned on emotion: pass an emotion label (flowvq_core.emotions)")
             return torch.zeros(batch, dtype=torch.long, device=device)
         labels = torch.as_tensor(labels, dtype=torch.long, device=device).reshape(-1)
         return labels.expand(batch) if labels.numel() == 1 else labels
@@ -188,7 +190,7 @@ class CoefficientFlow(nn.Module):
         sequences = SequenceBatch(
             coefficients=reference,
             windows=windows.expand(batch, -1, -1, -1).to(reference.dtype),
-            labels=self._labels(labels, batch),
+            labels=self._labels(0 if labels is None else labels, batch),
             source=reference[:, 0],
         )
         if labels is None:
