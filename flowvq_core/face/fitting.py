@@ -1,0 +1,140 @@
+"""Fitting the rig to landmarks: pose by weighted Procrustes, expression by bounded least squares (DESIGN §2).
+
+Inputs are the 468 mesh landmarks in crop units (x, y right/down in 0..1, z away from the camera on the x scale).
+With a known neutral mesh (a video, or another photo of the same subject) the pose is the similarity that best maps
+the neutral's rigid points onto the landmarks, and β minimises Σ_v w_v‖m_v − n_v − Σ_k β_k u_kv‖² + λ‖β‖² with
+0 ≤ β ≤ 1. A single photo has no neutral to compare with, so its head frame comes from the face's own axes and its
+neutral is the photo with the expressions that can be judged on their own undone (open jaw closed, eyes brought to
+a relaxed aperture); every other unit starts at 0 for that identity.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import topology as T
+from .pose import similarity_procrustes, to_camera, transform_to_pose
+from .rig import JAW_GAP, NEUTRAL_EYE_APERTURE, FaceGeometry, build_units, spread_displacement, unit_index
+
+EXPRESSION_PRIOR = 1e-3
+"""λ of the small ridge prior that keeps β at 0 when the landmarks do not ask for a unit."""
+
+
+@functools.lru_cache(maxsize=1)
+def rigid_vertices() -> np.ndarray:
+    """Vertices that do not move with expressions: the nose, the eye corners and the face oval above the ears."""
+    topo = T.face_topology()
+    oval = topo.loops["face_oval"].tolist()
+    start = oval.index(T.FOREHEAD)
+    oval = oval[start:] + oval[:start]
+    upper_oval = oval[: oval.index(T.FACE_SIDE_LEFT) + 1] + oval[oval.index(T.FACE_SIDE_RIGHT) :]
+    corners = [T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT, T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT, T.NASION]
+    return np.array(sorted(set(topo.regions["nose"].tolist()) | set(upper_oval) | set(corners)))
+
+
+@functools.lru_cache(maxsize=1)
+def _fit_weights_numpy() -> np.ndarray:
+    """Per-vertex weight of the expression fit: lips, eyes and brows carry the signal; the outline is noisy."""
+    topo = T.face_topology()
+    weights = np.ones(T.NUM_VERTICES)
+    for region in ("lips_outer", "lips_inner", "eye_left", "eye_right", "brow_left", "brow_right"):
+        weights[topo.regions[region]] = 4.0
+    weights[topo.regions["face_oval"]] = 0.3
+    return weights
+
+
+def fit_weights(like: Tensor) -> Tensor:
+    return torch.as_tensor(_fit_weights_numpy(), dtype=like.dtype, device=like.device)
+
+
+def head_frame(camera: Tensor) -> Tensor:
+    """[..., 468, 3] camera-space landmarks → [..., 3, 3] head rotation from the face's own axes.
+
+    X: across the eye corners and the face sides; Y: up the facial midline from the base of the nose to the top of
+    the forehead (both rigid), made orthogonal to X; Z = X × Y. Used where no neutral mesh exists yet (one photo).
+    """
+    across = sum(
+        torch.nn.functional.normalize(camera[..., a, :] - camera[..., b, :], dim=-1)
+        for a, b in ((T.EYE_OUTER_LEFT, T.EYE_OUTER_RIGHT), (T.EYE_INNER_LEFT, T.EYE_INNER_RIGHT),
+                     (T.FACE_SIDE_LEFT, T.FACE_SIDE_RIGHT))
+    )  # fmt: skip
+    x_axis = torch.nn.functional.normalize(across, dim=-1)
+    up = camera[..., T.FOREHEAD, :] - camera[..., T.NOSE_BASE, :]
+    y_axis = torch.nn.functional.normalize(up - (up * x_axis).sum(-1, keepdim=True) * x_axis, dim=-1)
+    return torch.stack([x_axis, y_axis, torch.linalg.cross(x_axis, y_axis)], -1)
+
+
+def solve_bounded_least_squares(
+    residual: Tensor, units: Tensor, weights: Tensor, prior: float = EXPRESSION_PRIOR, iterations: int = 300
+) -> Tensor:
+    """β [..., U] in [0, 1] minimising Σ_v w_v‖r_v − Σ_k β_k u_kv‖² + prior·‖β‖² (projected accelerated gradient)."""
+    flat_units = units.reshape(units.shape[0], -1)
+    vertex_weights = weights.repeat_interleave(3)
+    gram = (flat_units * vertex_weights) @ flat_units.T
+    gram = gram + prior * gram.diagonal().mean() * torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    rhs = (residual.reshape(*residual.shape[:-2], -1) * vertex_weights) @ flat_units.T
+    step = 1.0 / torch.linalg.eigvalsh(gram)[-1]
+    beta = torch.linalg.solve(gram, rhs.unsqueeze(-1)).squeeze(-1).clamp(0, 1)
+    momentum, previous, t = beta, beta, 1.0
+    for _ in range(iterations):
+        gradient = momentum @ gram - rhs
+        beta = (momentum - step * gradient).clamp(0, 1)
+        t_next = 0.5 * (1 + (1 + 4 * t * t) ** 0.5)
+        momentum = beta + ((t - 1) / t_next) * (beta - previous)
+        previous, t = beta, t_next
+    return beta
+
+
+def canonicalize_single(points: Tensor) -> tuple[Tensor, Tensor]:
+    """Crop-unit landmarks [468, 3] of one photo → (canonical mesh [468, 3], pose [6]) from the face's own axes."""
+    camera = to_camera(points)
+    rotation = head_frame(camera)
+    rigid = camera[rigid_vertices()]
+    centre = rigid.mean(0)
+    scale = ((rigid - centre).pow(2).sum(-1).mean()).sqrt()
+    mesh = (camera - centre) @ rotation / scale
+    return mesh, transform_to_pose(rotation, scale, centre)
+
+
+def neutralize(mesh: Tensor) -> Tensor:
+    """The identity's neutral guessed from one canonical mesh: jaw closed, both eyes at a relaxed aperture."""
+    g = FaceGeometry(mesh)
+    units = build_units(mesh)
+    gap = float(mesh[T.UPPER_LIP_INNER, 1] - mesh[T.LOWER_LIP_INNER, 1])
+    jaw = min(max(gap / (JAW_GAP * g.mouth_width), 0.0), 1.0)
+    neutral = mesh - jaw * units[unit_index("jawOpen")]
+    for sign in (+1, -1):
+        upper, lower = g.eyes[sign]
+        aperture = g.lid_gap(upper, lower)
+        opening = (NEUTRAL_EYE_APERTURE * g.eye_width - aperture).clamp(min=-aperture.max())
+        lids = torch.zeros(len(upper) + len(lower), 3, dtype=mesh.dtype)
+        lids[: len(upper), 1] = 0.9 * opening
+        lids[len(upper) :, 1] = -0.1 * opening.mean()
+        neutral = neutral + spread_displacement(mesh, upper + lower, lids, 0.3 * g.eye_width)
+    return neutral
+
+
+def fit_single(points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One photo: (neutral [468, 3], β [U], pose [6]) with neutral + Σ β u = the photo's canonical mesh exactly."""
+    mesh, pose = canonicalize_single(points)
+    neutral = neutralize(mesh)
+    units = build_units(neutral)
+    beta = solve_bounded_least_squares(mesh - neutral, units, fit_weights(mesh))
+    neutral = mesh - torch.einsum("k,kvc->vc", beta, units)
+    return neutral, beta, pose
+
+
+def fit_to_neutral(points: Tensor, neutral: Tensor, units: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Landmarks [..., 468, 3] of a known subject → (β [..., U], pose [..., 6])."""
+    camera = to_camera(points)
+    weights = torch.zeros(T.NUM_VERTICES, dtype=points.dtype)
+    weights[rigid_vertices()] = 1.0
+    rotation, scale, translation = similarity_procrustes(neutral.to(points), camera, weights)
+    mesh = (camera - translation[..., None, :]) @ rotation / scale[..., None, None]
+    units = build_units(neutral) if units is None else units
+    beta = solve_bounded_least_squares(mesh - neutral.to(points), units.to(points), fit_weights(points))
+    return beta, transform_to_pose(rotation, scale, translation)
