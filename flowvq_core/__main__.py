@@ -15,6 +15,17 @@ def _bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]
+    if args.target == "face":
+        from .bench import bench_face, format_face_results
+
+        for device in devices:
+            print(f"device: {device}")
+            print(
+                format_face_results(
+                    bench_face(args.size, frames=args.frames if args.frames != 250 else 64, device=device)
+                )
+            )
+        return 0
     results = []
     for device in devices:
         results += bench_flows(args.preset, frames=args.frames, batches=tuple(args.batch), device=device)
@@ -51,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     bench = commands.add_parser("bench", help="measure speed and memory", description="Speed and memory benchmarks.")
-    bench.add_argument("target", choices=["flows"], help="flows: generate expression + pose coefficients")
+    bench.add_argument(
+        "target",
+        choices=["flows", "face"],
+        help="flows: generate expression + pose coefficients; face: extraction and geometric rendering",
+    )
+    bench.add_argument("--size", type=int, default=512, help="face: crop size in pixels (default: 512)")
     bench.add_argument("--preset", default="paper", choices=["paper", "tiny"], help="model size (default: paper)")
     bench.add_argument("--frames", type=int, default=250, help="frames to generate (default: 250 = 10 s at 25 fps)")
     bench.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default: 1 8)")

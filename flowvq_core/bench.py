@@ -151,3 +151,49 @@ def format_flow_results(results: list[FlowBenchResult]) -> str:
 
 def results_json(results: list[FlowBenchResult]) -> str:
     return json.dumps([asdict(r) for r in results], indent=2)
+
+
+@dataclass
+class FaceBenchResult:
+    stage: str
+    size: int
+    items: int
+    seconds: float
+    per_second: float
+
+
+def bench_face(size: int = 512, frames: int = 64, device: str = "cpu") -> list[FaceBenchResult]:
+    """Extraction images/s (single photos and tracked video) and geometric-renderer frames/s at ``size`` px."""
+    from skimage import data
+
+    from .face import GeometricRenderer, extract, extract_video
+    from .face.rig import NUM_UNITS
+
+    portrait = data.astronaut()
+    face = extract(portrait, crop_size=size)
+    results = []
+
+    def timed(stage: str, count: int, run) -> None:
+        start = time.perf_counter()
+        run()
+        seconds = time.perf_counter() - start
+        results.append(FaceBenchResult(stage, size, count, seconds, count / seconds))
+
+    shifted = [np.roll(portrait, shift, axis=1) for shift in range(frames)]
+    timed("extract photos", 16, lambda: [extract(image, identity=face, crop_size=size) for image in shifted[:16]])
+    timed("extract video", frames, lambda: extract_video(shifted, identity=face, crop_size=size))
+    renderer = GeometricRenderer()
+    crop = face.crop_image(portrait).to(device)
+    source = renderer.prepare(crop, face.neutral, face.expression, face.pose)
+    generator = torch.Generator().manual_seed(0)
+    expression = (face.expression + 0.3 * torch.rand(frames, NUM_UNITS, generator=generator)).clamp(0, 1)
+    pose = face.pose + 0.05 * torch.randn(frames, 6, generator=generator) * torch.tensor([1, 1, 1, 0.1, 0.1, 0.1])
+    renderer.render(source, expression[:2], pose[:2])
+    timed("render", frames, lambda: renderer.render(source, expression, pose))
+    return results
+
+
+def format_face_results(results: list[FaceBenchResult]) -> str:
+    rows = [f"{'stage':<16} {'size':>5} {'items':>6} {'seconds':>8} {'per second':>11}"]
+    rows += [f"{r.stage:<16} {r.size:>5} {r.items:>6} {r.seconds:>8.2f} {r.per_second:>11.1f}" for r in results]
+    return "\n".join(rows)

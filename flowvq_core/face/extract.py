@@ -1,0 +1,147 @@
+"""Photo → fitted face: the public entry points ``extract(image)`` and ``extract_video(frames)``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .crop import CropBox, crop_images, face_crop_box, stable_crop_box
+from .fitting import fit_single, fit_to_neutral
+from .images import to_rgb_uint8
+from .landmarks import LandmarkBackend, detect_face, get_backend
+from .rig import FACE_MODEL_ID, UNIT_NAMES, ExpressionRig
+from .topology import NUM_VERTICES
+
+
+@dataclass
+class FittedFace:
+    """One subject's face as the rig sees it in one photo."""
+
+    neutral: Tensor
+    """[468, 3] the identity's neutral mesh in canonical head space (what the rig deforms)."""
+    expression: Tensor
+    """[U] β of the photo (unit names in ``unit_names``)."""
+    pose: Tensor
+    """[6] ρ of the photo: pitch, yaw, roll (radians), tx, ty (crop units), scale."""
+    crop: CropBox
+    """Where the face crop lies in the photo."""
+    landmarks: np.ndarray
+    """[N, 3] the detected landmarks in photo pixels."""
+    num_faces: int = 1
+    """How many faces the photo held (the largest was fitted)."""
+    face_model_id: str = FACE_MODEL_ID
+    unit_names: tuple[str, ...] = UNIT_NAMES
+
+    @functools.cached_property
+    def rig(self) -> ExpressionRig:
+        return ExpressionRig(self.neutral.double())
+
+    def crop_image(self, image: Any) -> Tensor:
+        """The face crop [S, S, 3] (float 0..1) of ``image`` (the photo this face was fitted on)."""
+        rgb = torch.from_numpy(to_rgb_uint8(image)).float() / 255
+        return crop_images(rgb, self.crop)[0]
+
+
+@dataclass
+class FittedVideo:
+    """A subject's coefficients over the frames of a video, relative to one neutral mesh."""
+
+    neutral: Tensor
+    expression: Tensor
+    """[T, U]"""
+    pose: Tensor
+    """[T, 6]"""
+    crop: CropBox
+    """One stable crop for the whole video."""
+    found: np.ndarray
+    """[T] whether a face was found in each frame (missing frames carry interpolated landmarks)."""
+    unit_names: tuple[str, ...] = field(default=UNIT_NAMES)
+
+    @property
+    def missing_frames(self) -> list[int]:
+        return np.flatnonzero(~self.found).tolist()
+
+
+def _crop_units(points: np.ndarray, box: CropBox) -> Tensor:
+    return torch.as_tensor(box.to_crop(points[..., :NUM_VERTICES, :]) / box.output_size, dtype=torch.float64)
+
+
+def extract(
+    image: Any,
+    *,
+    identity: FittedFace | None = None,
+    backend: str | LandmarkBackend = "mediapipe",
+    crop_size: int = 512,
+    margin: float = 0.35,
+    name: str = "image",
+) -> FittedFace:
+    """Fit the face model to the largest face of one photo (numpy HxWx3 uint8/float, or a tensor).
+
+    With ``identity`` (a face fitted earlier on another photo of the same person) the photo is fitted against that
+    neutral mesh, so every unit is measured; otherwise the photo defines the identity (see ``fitting.py``).
+    """
+    rgb = to_rgb_uint8(image, name=name)
+    landmarks, count = detect_face(rgb, backend=backend, name=name)
+    if landmarks.points.shape[0] < NUM_VERTICES:
+        raise ValueError(
+            f"{name}: the {landmarks.scheme} landmarks cannot be fitted alone; extract the source photo with the "
+            "mediapipe backend and pass it as identity"
+        )
+    box = face_crop_box(landmarks.points, rgb.shape[0], rgb.shape[1], output_size=crop_size, margin=margin)
+    points = _crop_units(landmarks.points, box)
+    if identity is None:
+        neutral, beta, pose = fit_single(points)
+    else:
+        neutral = identity.neutral.double()
+        beta, pose = fit_to_neutral(points, neutral, identity.rig.units)
+    return FittedFace(
+        neutral=neutral.float(),
+        expression=beta.float(),
+        pose=pose.float(),
+        crop=box,
+        landmarks=landmarks.points,
+        num_faces=count,
+    )
+
+
+def extract_video(
+    frames: Iterable[Any],
+    *,
+    identity: FittedFace | None = None,
+    backend: str | LandmarkBackend = "mediapipe",
+    crop_size: int = 512,
+    margin: float = 0.35,
+    smoothing: float = 0.5,
+) -> FittedVideo:
+    """Track and fit every frame of a video against one neutral mesh (``identity``, else the first frame's)."""
+    detector = get_backend(backend) if isinstance(backend, str) else backend
+    first_shape: list[tuple[int, int]] = []
+
+    def checked(stream: Iterable[Any]) -> Iterable[np.ndarray]:
+        for index, frame in enumerate(stream):
+            rgb = to_rgb_uint8(frame, name=f"frame {index}")
+            first_shape.append(rgb.shape[:2])
+            yield rgb
+
+    tracked = detector.track(checked(frames), smoothing=smoothing)
+    if not tracked.found.any():
+        raise ValueError("no face was found in any frame of the video; use footage with one clearly visible face")
+    height, width = first_shape[0]
+    box = stable_crop_box(tracked.points, height, width, output_size=crop_size, margin=margin)
+    points = _crop_units(tracked.points, box)
+    if identity is None:
+        first = int(np.flatnonzero(tracked.found)[0])
+        neutral, _, _ = fit_single(points[first])
+        rig = ExpressionRig(neutral)
+    else:
+        neutral, rig = identity.neutral.double(), identity.rig
+    beta, pose = fit_to_neutral(points, neutral, rig.units)
+    return FittedVideo(
+        neutral=neutral.float(), expression=beta.float(), pose=pose.float(), crop=box, found=tracked.found
+    )

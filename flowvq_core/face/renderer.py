@@ -1,0 +1,228 @@
+"""The geometric renderer: a training-free warp of the source photo by the rig (DESIGN §5).
+
+For every frame the source mesh is deformed by (β̂, ρ̂) and projected; the move of each mesh vertex, from where it
+is in the target back to where it was in the source, is interpolated over the whole crop by a thin-plate spline
+(anchored to zero motion along the crop border, so hair, neck and background follow the head smoothly and the
+corners stay put), evaluated on a coarse grid, upsampled and used as a backward map for ``grid_sample``. Where the
+lips open wider than in the photo, a mouth interior (dark cavity, upper and lower teeth bands) is painted into the
+inner-lip polygon, blended by how much of the opening the photo cannot supply (a photo's own open mouth is
+stretched up to twice its area before paint takes over).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import topology as T
+from .pose import project
+from .rig import ExpressionRig
+
+CAVITY = (0.20, 0.06, 0.06)
+TEETH = (0.88, 0.85, 0.78)
+
+
+@functools.lru_cache(maxsize=1)
+def control_vertices() -> np.ndarray:
+    """The mesh vertices that steer the warp: every lip, eye and brow vertex plus an even spread of the rest."""
+    topo = T.face_topology()
+    detailed = set()
+    for region in ("lips_outer", "lips_inner", "eye_left", "eye_right", "brow_left", "brow_right", "face_oval"):
+        detailed |= set(topo.regions[region].tolist())
+    rest = [v for v in range(T.NUM_VERTICES) if v not in detailed]
+    return np.array(sorted(detailed | set(rest[::3])))
+
+
+def _border_anchors(count: int) -> Tensor:
+    """Points along the border of the unit square (crop units), a little outside it."""
+    t = torch.linspace(0, 1, count + 1, dtype=torch.float64)[:-1]
+    low, high = torch.full_like(t, -0.02), torch.full_like(t, 1.02)
+    ramp = -0.02 + 1.04 * t
+    return torch.cat([torch.stack(p, -1) for p in ((ramp, low), (high, ramp), (1 - ramp, high), (low, 1 - ramp))])
+
+
+def _tps_kernel(squared_distance: Tensor) -> Tensor:
+    return 0.5 * squared_distance * torch.log(squared_distance.clamp_min(1e-12))
+
+
+def thin_plate_spline(controls: Tensor, values: Tensor, queries: Tensor, smoothing: float = 1e-5) -> Tensor:
+    """Interpolate ``values`` [B, C, V] given at ``controls`` [B, C, 2] to ``queries`` [Q, 2] → [B, Q, V] (float32).
+
+    The small system is solved in the controls' precision; the many query evaluations run in float32.
+
+    ``smoothing`` regularises nearly coincident controls (e.g. closing eyelids) instead of letting the spline fold.
+    """
+    batch, count, _ = controls.shape
+    kernel = _tps_kernel(torch.cdist(controls, controls).pow(2))
+    kernel = kernel + smoothing * torch.eye(count, dtype=controls.dtype, device=controls.device)
+    affine = torch.cat([torch.ones(batch, count, 1, dtype=controls.dtype, device=controls.device), controls], -1)
+    system = torch.cat(
+        [torch.cat([kernel, affine], -1), torch.cat([affine.transpose(1, 2), affine.new_zeros(batch, 3, 3)], -1)], 1
+    )
+    rhs = torch.cat([values, values.new_zeros(batch, 3, values.shape[-1])], 1)
+    weights = torch.linalg.solve(system, rhs).float()
+    queries, controls = queries.float(), controls.float()
+    squared = (queries.pow(2).sum(-1)[None, :, None] + controls.pow(2).sum(-1)[:, None, :]
+               - 2 * queries @ controls.transpose(1, 2))  # fmt: skip
+    query_affine = torch.cat([torch.ones_like(queries[:, :1]), queries], -1).expand(batch, -1, -1)
+    return _tps_kernel(squared.clamp_min_(0)) @ weights[:, :count] + query_affine @ weights[:, count:]
+
+
+def polygon_mask(polygons: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
+    """Even-odd inside test of pixel centres (xs [W], ys [H]) for closed polygons [B, K, 2] → [B, H, W] float."""
+    start, end = polygons, polygons.roll(-1, dims=1)
+    x = xs.view(1, 1, -1, 1)
+    y = ys.view(1, -1, 1, 1)
+    x0, y0 = start[..., 0].view(polygons.shape[0], 1, 1, -1), start[..., 1].view(polygons.shape[0], 1, 1, -1)
+    x1, y1 = end[..., 0].view_as(x0), end[..., 1].view_as(y0)
+    crosses = (y0 > y) != (y1 > y)
+    x_at = x0 + (y - y0) * (x1 - x0) / torch.where(y1 == y0, torch.ones_like(y1), y1 - y0)
+    return ((crosses & (x < x_at)).sum(-1) % 2).to(polygons.dtype)
+
+
+def _polygon_area(polygons: Tensor) -> Tensor:
+    x, y = polygons[..., 0], polygons[..., 1]
+    return 0.5 * (x * y.roll(-1, -1) - x.roll(-1, -1) * y).sum(-1).abs()
+
+
+@dataclass
+class RenderSource:
+    """Everything about the source that every frame reuses."""
+
+    image: Tensor
+    """[S, S, 3] the source crop."""
+    rig: ExpressionRig
+    vertices: Tensor
+    """[468, 2] where the source mesh lies in the crop (crop units)."""
+
+
+class GeometricRenderer:
+    """Warp a source crop to new expression and pose coefficients; CPU or CUDA, batched over frames."""
+
+    def __init__(self, grid_size: int = 64, border_anchors: int = 12, mouth_interior: bool = True, chunk: int = 16):
+        self.grid_size = grid_size
+        self.border_anchors = border_anchors
+        self.mouth_interior = mouth_interior
+        self.chunk = chunk
+
+    def prepare(self, image: Tensor, neutral: Tensor, expression: Tensor, pose: Tensor) -> RenderSource:
+        """``image`` [S, S, 3] is the source crop; ``neutral``, ``expression`` [U] and ``pose`` [6] its fitted face."""
+        rig = ExpressionRig(neutral.double())
+        vertices = project(rig.deform(expression.double()), pose.double())[..., :2]
+        return RenderSource(image=image, rig=rig, vertices=vertices)
+
+    @torch.no_grad()
+    def render(self, source: RenderSource, expression: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
+        """β̂ [T, U] and ρ̂ [T, 6] → frames [T, S, S, 3] and face masks [T, S, S] on the source image's device."""
+        frames, masks = [], []
+        for start in range(0, expression.shape[0], self.chunk):
+            chunk = slice(start, start + self.chunk)
+            rendered, mask = self._render_chunk(source, expression[chunk], pose[chunk])
+            frames.append(rendered)
+            masks.append(mask)
+        return torch.cat(frames), torch.cat(masks)
+
+    def _render_chunk(self, source: RenderSource, expression: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
+        image = source.image
+        device, size = image.device, image.shape[0]
+        batch = expression.shape[0]
+        targets = project(source.rig.deform(expression.double().cpu()), pose.double().cpu())[..., :2]
+        chosen = torch.as_tensor(control_vertices())
+        anchors = _border_anchors(self.border_anchors)
+        controls = torch.cat([targets[:, chosen], anchors.expand(batch, -1, -1)], 1)
+        motion = torch.cat(
+            [
+                source.vertices[chosen].expand(batch, -1, -1) - targets[:, chosen],
+                anchors.new_zeros(batch, len(anchors), 2).expand(batch, -1, -1),
+            ],
+            1,
+        )
+        cells = (torch.arange(self.grid_size, dtype=torch.float64) + 0.5) / self.grid_size
+        grid = torch.stack(torch.meshgrid(cells, cells, indexing="xy"), -1).view(-1, 2)
+        coarse = thin_plate_spline(controls, motion, grid).view(batch, self.grid_size, self.grid_size, 2)
+        coarse = coarse.to(device=device, dtype=image.dtype)
+        displacement = F.interpolate(
+            coarse.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False
+        )
+        pixels = (torch.arange(size, device=device, dtype=image.dtype) + 0.5) / size
+        base = torch.stack(torch.meshgrid(pixels, pixels, indexing="xy"), -1)
+        sample_at = (base + displacement.permute(0, 2, 3, 1)) * 2 - 1
+        source_image = image.permute(2, 0, 1).unsqueeze(0).expand(batch, -1, -1, -1)
+        frames = F.grid_sample(source_image, sample_at, mode="bilinear", padding_mode="border", align_corners=False)
+        frames = frames.permute(0, 2, 3, 1)
+        if self.mouth_interior:
+            frames = self._paint_mouth(frames, source, targets.to(device=device, dtype=image.dtype))
+        oval = targets[:, T.face_topology().loops["face_oval"]].to(device=device, dtype=image.dtype)
+        coarse_mask = polygon_mask(
+            oval, cells.to(device=device, dtype=image.dtype), cells.to(device=device, dtype=image.dtype)
+        )
+        masks = F.interpolate(coarse_mask.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+        return frames.clamp(0, 1), masks.clamp(0, 1)
+
+    def _paint_mouth(self, frames: Tensor, source: RenderSource, targets: Tensor) -> Tensor:
+        """Paint a mouth interior where the target lips open wider than the photo's."""
+        topo = T.face_topology()
+        inner = topo.loops["lips_inner"]
+        size = frames.shape[1]
+        polygons = targets[:, inner] * size
+        source_area = _polygon_area(source.vertices[inner].to(targets) * size)
+        target_area = _polygon_area(polygons)
+        need = (1 - 2 * source_area / target_area.clamp_min(1e-6)).clamp(0, 1) * (target_area > 4).to(targets.dtype)
+        if not bool((need > 0).any()):
+            return frames
+        low = polygons.amin(dim=(0, 1)).floor().clamp(0, size - 1).long()
+        high = polygons.amax(dim=(0, 1)).ceil().clamp(1, size).long()
+        xs = torch.arange(int(low[0]), int(high[0]), device=frames.device, dtype=frames.dtype) + 0.5
+        ys = torch.arange(int(low[1]), int(high[1]), device=frames.device, dtype=frames.dtype) + 0.5
+        if xs.numel() == 0 or ys.numel() == 0:
+            return frames
+        inside = polygon_mask(polygons, xs, ys)
+        inside = F.avg_pool2d(inside.unsqueeze(1), 3, stride=1, padding=1, count_include_pad=False)[:, 0]
+        interior = self._interior(polygons, xs, ys, targets, size)
+        alpha = (inside * need.view(-1, 1, 1)).unsqueeze(-1)
+        region = frames[:, int(low[1]) : int(high[1]), int(low[0]) : int(high[0])]
+        painted = region * (1 - alpha) + interior * alpha
+        frames = frames.clone()
+        frames[:, int(low[1]) : int(high[1]), int(low[0]) : int(high[0])] = painted
+        return frames
+
+    @staticmethod
+    def _interior(polygons: Tensor, xs: Tensor, ys: Tensor, targets: Tensor, size: int) -> Tensor:
+        """Colours of a mouth interior [B, H, W, 3]: teeth under the upper lip and above the lower lip, dark between."""
+        topo = T.face_topology()
+        upper = [v for v in topo.loops["lips_inner"].tolist() if v in set(topo.regions["upper_lip"].tolist())]
+        lower = [v for v in topo.loops["lips_inner"].tolist() if v in set(topo.regions["lower_lip"].tolist())]
+        top = _curve_at(targets[:, upper] * size, xs)
+        bottom = _curve_at(targets[:, lower] * size, xs)
+        gap = (bottom - top).clamp_min(1.0)
+        mouth_width = (targets[:, T.MOUTH_CORNER_LEFT] - targets[:, T.MOUTH_CORNER_RIGHT]).norm(dim=-1) * size
+        depth = ((ys.view(1, -1, 1) - top.unsqueeze(1)) / gap.unsqueeze(1)).clamp(0, 1)
+        teeth_height = torch.minimum(0.4 * gap, 0.1 * mouth_width.view(-1, 1)).unsqueeze(1)
+        from_top = ys.view(1, -1, 1) - top.unsqueeze(1)
+        from_bottom = bottom.unsqueeze(1) - ys.view(1, -1, 1)
+        upper_teeth = torch.sigmoid((teeth_height - from_top) * 1.5)
+        lower_teeth = torch.sigmoid((0.6 * teeth_height - from_bottom) * 1.5) * (
+            gap.unsqueeze(1) > 0.25 * mouth_width.view(-1, 1, 1)
+        )
+        teeth = (upper_teeth + lower_teeth).clamp(0, 1).unsqueeze(-1)
+        shade = (1 - 0.5 * torch.sin(np.pi * depth)).unsqueeze(-1)
+        cavity = torch.tensor(CAVITY, dtype=polygons.dtype, device=polygons.device) * shade
+        enamel = torch.tensor(TEETH, dtype=polygons.dtype, device=polygons.device) * (0.85 + 0.15 * shade)
+        return cavity * (1 - teeth) + enamel * teeth
+
+
+def _curve_at(points: Tensor, xs: Tensor) -> Tensor:
+    """Piecewise-linear y(x) through points [B, K, 2] (any order) evaluated at xs [W] → [B, W]."""
+    order = points[..., 0].argsort(-1)
+    sorted_points = points.gather(1, order.unsqueeze(-1).expand(-1, -1, 2))
+    x, y = sorted_points[..., 0], sorted_points[..., 1]
+    index = torch.searchsorted(x.contiguous(), xs.expand(x.shape[0], -1).contiguous()).clamp(1, x.shape[1] - 1)
+    x0, x1 = x.gather(1, index - 1), x.gather(1, index)
+    y0, y1 = y.gather(1, index - 1), y.gather(1, index)
+    t = ((xs - x0) / (x1 - x0).clamp_min(1e-6)).clamp(0, 1)
+    return y0 + t * (y1 - y0)

@@ -1,0 +1,144 @@
+"""The face model end to end on a real portrait: extract → render → extract, and what each control does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data, transform
+from skimage.metrics import structural_similarity
+
+from flowvq_core.face import FACE_MODEL_ID, NUM_UNITS, UNIT_NAMES, GeometricRenderer, extract
+from flowvq_core.face.crop import paste_back
+from flowvq_core.face.landmarks import NoFaceError, detect_face
+from flowvq_core.face.pose import euler_to_matrix, matrix_to_euler, project
+from flowvq_core.face.rig import unit_index
+
+pytest.importorskip("mediapipe")
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def fitted(astronaut):
+    face = extract(astronaut)
+    crop = face.crop_image(astronaut)
+    renderer = GeometricRenderer()
+    return face, crop, renderer, renderer.prepare(crop, face.neutral, face.expression, face.pose)
+
+
+def _render(fitted, astronaut, **changes):
+    face, _, renderer, source = fitted
+    expression, pose = face.expression.clone(), face.pose.clone()
+    for name, value in changes.items():
+        if name in ("yaw", "pitch"):
+            pose[{"pitch": 0, "yaw": 1}[name]] += np.radians(value)
+        else:
+            expression[unit_index(name)] = value
+    frame, mask = renderer.render(source, expression[None], pose[None])
+    full = paste_back(torch.from_numpy(astronaut).float() / 255, frame, face.crop)[0]
+    return frame[0], mask[0], (full.numpy() * 255).round().astype(np.uint8)
+
+
+def test_extract_returns_the_documented_face(fitted, astronaut):
+    face = fitted[0]
+    assert face.neutral.shape == (468, 3) and face.expression.shape == (NUM_UNITS,) and face.pose.shape == (6,)
+    assert len(UNIT_NAMES) == NUM_UNITS == 40 and face.face_model_id == FACE_MODEL_ID
+    assert ((face.expression >= 0) & (face.expression <= 1)).all()
+    yaw, pitch = np.degrees(face.pose[:2].numpy())[[1, 0]]
+    assert abs(yaw) < 5 and abs(pitch) < 8, "the astronaut faces the camera"
+    assert face.expression[unit_index("jawOpen")] > 0.1, "her smile shows teeth: the jaw is open"
+    assert face.num_faces == 1 and face.crop.output_size == 512
+
+
+def test_render_with_the_extracted_coefficients_reproduces_the_crop(fitted, astronaut):
+    face, crop, _, _ = fitted
+    frame, mask, _ = _render(fitted, astronaut)
+    inside = mask.numpy() > 0.5
+    assert inside.mean() > 0.2
+    ssim = structural_similarity(crop.numpy(), frame.numpy(), channel_axis=2, data_range=1.0, full=True)[1]
+    assert ssim.mean(-1)[inside].mean() > 0.95
+
+
+def test_pose_and_jaw_are_recovered_from_a_render(fitted, astronaut):
+    face = fitted[0]
+    for jaw, yaw, pitch in [(0.6, 0.0, 0.0), (0.4, 10.0, 0.0), (0.3, 0.0, 8.0), (0.5, -12.0, -6.0)]:
+        _, _, image = _render(fitted, astronaut, jawOpen=jaw, yaw=yaw, pitch=pitch)
+        again = extract(image)
+        assert abs(float(again.expression[unit_index("jawOpen")]) - jaw) < 0.1
+        assert abs(np.degrees(float(again.pose[1] - face.pose[1])) - yaw) < 4
+        assert abs(np.degrees(float(again.pose[0] - face.pose[0])) - pitch) < 4
+        against_identity = extract(image, identity=face)
+        assert abs(np.degrees(float(against_identity.pose[1] - face.pose[1])) - yaw) < 4
+
+
+def test_blink_closes_the_eyes_and_is_measured(fitted, astronaut):
+    gaps = []
+    for blink in (0.0, 0.5, 1.0):
+        _, _, image = _render(fitted, astronaut, eyeBlinkLeft=blink, eyeBlinkRight=blink)
+        points = detect_face(image)[0].points
+        gaps.append(points[374, 1] - points[386, 1] + points[145, 1] - points[159, 1])
+        measured = extract(image).expression
+        if blink == 1.0:
+            assert measured[unit_index("eyeBlinkLeft")] > 0.4 and measured[unit_index("eyeBlinkRight")] > 0.4
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.6 * gaps[0], f"lid gaps {gaps}"
+
+
+def test_jaw_open_darkens_the_mouth(fitted, astronaut):
+    face = fitted[0]
+    closed, _, _ = _render(fitted, astronaut, jawOpen=0.0)
+    opened, _, _ = _render(fitted, astronaut, jawOpen=0.8)
+    centre = project(face.rig.deform(face.expression.double()), face.pose.double())[[13, 14], :2].mean(0) * 512
+    x, y = int(centre[0]), int(centre[1])
+    region = (slice(y, y + 40), slice(x - 30, x + 30))
+    assert opened[region].mean() < closed[region].mean() - 0.1
+
+
+def test_yaw_moves_the_nose_tip_towards_the_image_right(fitted, astronaut):
+    base = detect_face(_render(fitted, astronaut)[2])[0].points[1, 0]
+    turned = detect_face(_render(fitted, astronaut, yaw=15.0)[2])[0].points[1, 0]
+    assert turned - base > 5
+
+
+def test_euler_angles_round_trip():
+    angles = torch.tensor([[0.3, -0.5, 0.2], [-0.1, 0.7, -1.0]], dtype=torch.float64)
+    rotation = euler_to_matrix(angles)
+    assert torch.allclose(rotation @ rotation.transpose(1, 2), torch.eye(3, dtype=torch.float64).expand(2, 3, 3))
+    assert torch.allclose(matrix_to_euler(rotation), angles)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: data.coffee(), "no face found in image"),
+        (lambda: np.full((256, 256, 3), 128, np.uint8), "blank"),
+        (lambda: np.zeros((20, 20, 3), np.uint8), "too small"),
+    ],
+)
+def test_bad_photos_get_clear_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        extract(make())
+
+
+def test_no_face_error_is_a_value_error():
+    assert issubclass(NoFaceError, ValueError)
+
+
+def test_grayscale_rgba_and_float_photos_work(astronaut):
+    gray = astronaut.mean(-1).astype(np.uint8)
+    rgba = np.concatenate([astronaut, np.full(astronaut.shape[:2] + (1,), 255, np.uint8)], -1)
+    for image in (gray, rgba, astronaut.astype(np.float32) / 255):
+        assert extract(image).expression.shape == (NUM_UNITS,)
+
+
+def test_several_faces_pick_the_largest_and_say_so(astronaut):
+    head = astronaut[:256, 100:356]
+    canvas = np.full((320, 480, 3), 255, np.uint8)
+    canvas[20:276, :256] = head
+    canvas[60:214, 280:434] = (transform.resize(head, (154, 154)) * 255).astype(np.uint8)
+    face = extract(canvas)
+    assert face.num_faces == 2
+    assert face.landmarks[:, 0].max() < 256, "the larger face (left) is fitted"
