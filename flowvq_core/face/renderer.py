@@ -99,6 +99,13 @@ class RenderSource:
     rig: ExpressionRig
     vertices: Tensor
     """[468, 2] where the source mesh lies in the crop (crop units)."""
+    closed: Tensor
+    """[S, S, 3] the crop with its mouth and eye openings filled by the lips and lids around them: what a closing
+    mouth or eye shows instead of teeth or iris."""
+    openings: Tensor
+    """[S, S] soft mask of the photo's own mouth and eye openings."""
+    mouth_area: float
+    """Area of the photo's inner-lip polygon in pixels."""
 
 
 class GeometricRenderer:
@@ -114,7 +121,11 @@ class GeometricRenderer:
         """``image`` [S, S, 3] is the source crop; ``neutral``, ``expression`` [U] and ``pose`` [6] its fitted face."""
         rig = ExpressionRig(neutral.double())
         vertices = project(rig.deform(expression.double()), pose.double())[..., :2]
-        return RenderSource(image=image, rig=rig, vertices=vertices)
+        closed, openings = _close_openings(image, vertices.to(image))
+        mouth_area = float(_polygon_area(vertices[T.face_topology().loops["lips_inner"]] * image.shape[0]))
+        return RenderSource(
+            image=image, rig=rig, vertices=vertices, closed=closed, openings=openings, mouth_area=mouth_area
+        )
 
     @torch.no_grad()
     def render(self, source: RenderSource, expression: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
@@ -152,11 +163,19 @@ class GeometricRenderer:
         pixels = (torch.arange(size, device=device, dtype=image.dtype) + 0.5) / size
         base = torch.stack(torch.meshgrid(pixels, pixels, indexing="xy"), -1)
         sample_at = (base + displacement.permute(0, 2, 3, 1)) * 2 - 1
-        source_image = image.permute(2, 0, 1).unsqueeze(0).expand(batch, -1, -1, -1)
-        frames = F.grid_sample(source_image, sample_at, mode="bilinear", padding_mode="border", align_corners=False)
-        frames = frames.permute(0, 2, 3, 1)
+        layers = torch.cat([image, source.closed, source.openings.unsqueeze(-1)], -1)
+        layers = layers.permute(2, 0, 1).unsqueeze(0).expand(batch, -1, -1, -1)
+        warped = F.grid_sample(layers, sample_at, mode="bilinear", padding_mode="border", align_corners=False)
+        warped = warped.permute(0, 2, 3, 1)
+        regions = [_PolygonRegion(targets.to(device=device, dtype=image.dtype), size, o.loop) for o in _openings()]
+        target_open = torch.stack([region.full_mask() for region in regions]).amax(0)
+        target_open = -F.max_pool2d(-target_open.unsqueeze(1), 5, stride=1, padding=2)[:, 0]  # slivers count as shut
+        # A photo opening that lands outside the target's openings: lips or lids have closed over it.
+        covered = (warped[..., 6:] * (1 - target_open.unsqueeze(-1))).clamp(0, 1)
+        frames = warped[..., :3] * (1 - covered) + warped[..., 3:6] * covered
+        mouth = regions[0]
         if self.mouth_interior:
-            frames = self._paint_mouth(frames, source, targets.to(device=device, dtype=image.dtype))
+            frames = self._paint_mouth(frames, source, mouth)
         oval = targets[:, T.face_topology().loops["face_oval"]].to(device=device, dtype=image.dtype)
         coarse_mask = polygon_mask(
             oval, cells.to(device=device, dtype=image.dtype), cells.to(device=device, dtype=image.dtype)
@@ -164,41 +183,23 @@ class GeometricRenderer:
         masks = F.interpolate(coarse_mask.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
         return frames.clamp(0, 1), masks.clamp(0, 1)
 
-    def _paint_mouth(self, frames: Tensor, source: RenderSource, targets: Tensor) -> Tensor:
-        """Paint a mouth interior where the target lips open wider than the photo's."""
-        topo = T.face_topology()
-        inner = topo.loops["lips_inner"]
-        size = frames.shape[1]
-        polygons = targets[:, inner] * size
-        source_area = _polygon_area(source.vertices[inner].to(targets) * size)
-        target_area = _polygon_area(polygons)
-        need = (1 - 2 * source_area / target_area.clamp_min(1e-6)).clamp(0, 1) * (target_area > 4).to(targets.dtype)
-        if not bool((need > 0).any()):
+    def _paint_mouth(self, frames: Tensor, source: RenderSource, mouth: _PolygonRegion) -> Tensor:
+        """Paint a mouth interior where the target lips open wider than the photo's (past twice its area)."""
+        need = (1 - 2 * source.mouth_area / mouth.area.clamp_min(1e-6)).clamp(0, 1) * (mouth.area > 4)
+        if mouth.inside is None or not bool((need > 0).any()):
             return frames
-        low = polygons.amin(dim=(0, 1)).floor().clamp(0, size - 1).long()
-        high = polygons.amax(dim=(0, 1)).ceil().clamp(1, size).long()
-        xs = torch.arange(int(low[0]), int(high[0]), device=frames.device, dtype=frames.dtype) + 0.5
-        ys = torch.arange(int(low[1]), int(high[1]), device=frames.device, dtype=frames.dtype) + 0.5
-        if xs.numel() == 0 or ys.numel() == 0:
-            return frames
-        inside = polygon_mask(polygons, xs, ys)
-        inside = F.avg_pool2d(inside.unsqueeze(1), 3, stride=1, padding=1, count_include_pad=False)[:, 0]
-        interior = self._interior(polygons, xs, ys, targets, size)
-        alpha = (inside * need.view(-1, 1, 1)).unsqueeze(-1)
-        region = frames[:, int(low[1]) : int(high[1]), int(low[0]) : int(high[0])]
-        painted = region * (1 - alpha) + interior * alpha
+        rows, columns = mouth.rows, mouth.columns
+        interior = self._interior(mouth.xs, mouth.ys, mouth.targets, frames.shape[1])
+        alpha = (mouth.inside * need.view(-1, 1, 1)).unsqueeze(-1)
         frames = frames.clone()
-        frames[:, int(low[1]) : int(high[1]), int(low[0]) : int(high[0])] = painted
+        frames[:, rows, columns] = frames[:, rows, columns] * (1 - alpha) + interior * alpha
         return frames
 
     @staticmethod
-    def _interior(polygons: Tensor, xs: Tensor, ys: Tensor, targets: Tensor, size: int) -> Tensor:
+    def _interior(xs: Tensor, ys: Tensor, targets: Tensor, size: int) -> Tensor:
         """Colours of a mouth interior [B, H, W, 3]: teeth under the upper lip and above the lower lip, dark between."""
-        topo = T.face_topology()
-        upper = [v for v in topo.loops["lips_inner"].tolist() if v in set(topo.regions["upper_lip"].tolist())]
-        lower = [v for v in topo.loops["lips_inner"].tolist() if v in set(topo.regions["lower_lip"].tolist())]
-        top = _curve_at(targets[:, upper] * size, xs)
-        bottom = _curve_at(targets[:, lower] * size, xs)
+        upper, lower = _lip_curves(targets * size)
+        top, bottom = _curve_at(upper, xs), _curve_at(lower, xs)
         gap = (bottom - top).clamp_min(1.0)
         mouth_width = (targets[:, T.MOUTH_CORNER_LEFT] - targets[:, T.MOUTH_CORNER_RIGHT]).norm(dim=-1) * size
         depth = ((ys.view(1, -1, 1) - top.unsqueeze(1)) / gap.unsqueeze(1)).clamp(0, 1)
@@ -211,9 +212,102 @@ class GeometricRenderer:
         )
         teeth = (upper_teeth + lower_teeth).clamp(0, 1).unsqueeze(-1)
         shade = (1 - 0.5 * torch.sin(np.pi * depth)).unsqueeze(-1)
-        cavity = torch.tensor(CAVITY, dtype=polygons.dtype, device=polygons.device) * shade
-        enamel = torch.tensor(TEETH, dtype=polygons.dtype, device=polygons.device) * (0.85 + 0.15 * shade)
+        cavity = targets.new_tensor(CAVITY) * shade
+        enamel = targets.new_tensor(TEETH) * (0.85 + 0.15 * shade)
         return cavity * (1 - teeth) + enamel * teeth
+
+
+class _PolygonRegion:
+    """One target contour (a topology loop) of a batch, rasterised with soft edges inside its bounding box."""
+
+    def __init__(self, targets: Tensor, size: int, loop: str):
+        self.targets = targets
+        self.size = size
+        polygons = targets[:, T.face_topology().loops[loop]] * size
+        self.area = _polygon_area(polygons)
+        low = polygons.amin(dim=(0, 1)).floor().clamp(0, size - 1).long().tolist()
+        high = polygons.amax(dim=(0, 1)).ceil().clamp(1, size).long().tolist()
+        self.rows, self.columns = slice(low[1], high[1]), slice(low[0], high[0])
+        self.xs = torch.arange(low[0], high[0], device=targets.device, dtype=targets.dtype) + 0.5
+        self.ys = torch.arange(low[1], high[1], device=targets.device, dtype=targets.dtype) + 0.5
+        self.inside = None
+        if self.xs.numel() and self.ys.numel():
+            inside = polygon_mask(polygons, self.xs, self.ys).unsqueeze(1)
+            self.inside = F.avg_pool2d(inside, 3, stride=1, padding=1, count_include_pad=False)[:, 0]
+
+    def full_mask(self) -> Tensor:
+        mask = self.targets.new_zeros(self.targets.shape[0], self.size, self.size)
+        if self.inside is not None:
+            mask[:, self.rows, self.columns] = self.inside
+        return mask
+
+
+@dataclass(frozen=True)
+class _Opening:
+    """A hole in the face (the mouth, an eye) that closes when its two edges meet."""
+
+    loop: str
+    upper: tuple[int, ...]
+    lower: tuple[int, ...]
+    seam_at: float
+    """Where the edges meet when closed: 0 at the upper edge, 1 at the lower (eyelids close low)."""
+    seam_darkness: float
+    dilation: tuple[int, int]
+
+
+@functools.lru_cache(maxsize=1)
+def _openings() -> tuple[_Opening, ...]:
+    """The mouth first, then both eyes."""
+    topo = T.face_topology()
+    upper_lip, lower_lip = set(topo.regions["upper_lip"].tolist()), set(topo.regions["lower_lip"].tolist())
+    loop = topo.loops["lips_inner"].tolist()
+    openings = [_Opening("lips_inner", tuple(v for v in loop if v in upper_lip),
+                         tuple(v for v in loop if v in lower_lip), 0.5, 0.35, (9, 17))]  # fmt: skip
+    for name, outer, inner, upper_lid in (
+        ("eye_left", T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT, T.UPPER_LID_LEFT),
+        ("eye_right", T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT, T.UPPER_LID_RIGHT),
+    ):
+        loop = topo.loops[name].tolist()
+        i, j = sorted((loop.index(outer), loop.index(inner)))
+        first, second = loop[i : j + 1], loop[j:] + loop[: i + 1]
+        upper, lower = (first, second) if upper_lid in first else (second, first)
+        openings.append(_Opening(name, tuple(upper), tuple(lower), 0.85, 0.55, (1, 1)))
+    return tuple(openings)
+
+
+def _lip_curves(vertices: Tensor) -> tuple[Tensor, Tensor]:
+    """The upper and lower inner-lip vertices [B, K, 2] of projected meshes [B, 468, 2]."""
+    mouth = _openings()[0]
+    return vertices[:, list(mouth.upper)], vertices[:, list(mouth.lower)]
+
+
+def _close_openings(image: Tensor, vertices: Tensor) -> tuple[Tensor, Tensor]:
+    """The crop with every opening filled from the skin above and below it, and the openings' soft mask.
+
+    Each column of an opening blends the colour just above its upper edge into the colour just below its lower
+    edge, with a darker seam where the edges would meet (the lip line, the lash line).
+    """
+    size = image.shape[0]
+    pixels = vertices.unsqueeze(0) * size
+    coordinates = torch.arange(size, device=image.device, dtype=image.dtype) + 0.5
+    columns = coordinates.long().clamp(max=size - 1)
+    closed, openings = image.clone(), image.new_zeros(size, size)
+    for opening in _openings():
+        mask = polygon_mask(pixels[:, T.face_topology().loops[opening.loop]], coordinates, coordinates)
+        height, width = opening.dilation
+        mask = F.max_pool2d(mask.unsqueeze(1), (height, width), stride=1, padding=(height // 2, width // 2))
+        mask = F.avg_pool2d(mask, 5, stride=1, padding=2, count_include_pad=False)[0, 0]
+        top = _curve_at(pixels[:, list(opening.upper)], coordinates)[0]
+        bottom = _curve_at(pixels[:, list(opening.lower)], coordinates)[0]
+        above = image[(top - 3).round().long().clamp(0, size - 1), columns]
+        below = image[(bottom + 3).round().long().clamp(0, size - 1), columns]
+        span = (bottom - top).clamp_min(1.0)
+        t = ((coordinates.view(-1, 1) - top.view(1, -1)) / span.view(1, -1)).clamp(0, 1)
+        seam = 1 - opening.seam_darkness * torch.exp(-(((t - opening.seam_at) * span) / 1.5).pow(2))
+        filled = (above * (1 - t.unsqueeze(-1)) + below * t.unsqueeze(-1)) * seam.unsqueeze(-1)
+        closed = closed * (1 - mask.unsqueeze(-1)) + filled * mask.unsqueeze(-1)
+        openings = torch.maximum(openings, mask)
+    return closed, openings
 
 
 def _curve_at(points: Tensor, xs: Tensor) -> Tensor:
