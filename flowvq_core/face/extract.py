@@ -125,7 +125,7 @@ def extract_video(
 
     def checked(stream: Iterable[Any]) -> Iterable[np.ndarray]:
         for index, frame in enumerate(stream):
-            rgb = to_rgb_uint8(frame, name=f"frame {index}")
+            rgb = to_rgb_uint8(frame, name=f"frame {index}", allow_blank=True)
             first_shape.append(rgb.shape[:2])
             yield rgb
 

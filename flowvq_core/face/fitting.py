@@ -22,6 +22,10 @@ from .rig import JAW_GAP, NEUTRAL_EYE_APERTURE, FaceGeometry, build_units, sprea
 
 EXPRESSION_PRIOR = 1e-3
 """λ of the small ridge prior that keeps β at 0 when the landmarks do not ask for a unit."""
+OBSERVED_LID_CLOSURE = 0.56
+"""How much of a blink the FaceMesh eyelid landmarks report: on renders of the astronaut with eyeBlink = 1 (lids
+meeting) they still read 44 % of the open lid gap, as FaceMesh does on closed eyes in photos. Fitting divides this
+out so a closed eye reads as eyeBlink ≈ 1 (measured with the blink sweep in tests/test_face_model.py)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,8 +45,9 @@ def _fit_weights_numpy() -> np.ndarray:
     """Per-vertex weight of the expression fit: lips, eyes and brows carry the signal; the outline is noisy."""
     topo = T.face_topology()
     weights = np.ones(T.NUM_VERTICES)
-    for region in ("lips_outer", "lips_inner", "eye_left", "eye_right", "brow_left", "brow_right"):
+    for region in ("lips_outer", "eye_left", "eye_right", "brow_left", "brow_right"):
         weights[topo.regions[region]] = 4.0
+    weights[topo.regions["lips_inner"]] = 12.0  # the lip gap is the clearest signal of the jaw
     weights[topo.regions["face_oval"]] = 0.3
     return weights
 
@@ -66,6 +71,14 @@ def head_frame(camera: Tensor) -> Tensor:
     up = camera[..., T.FOREHEAD, :] - camera[..., T.NOSE_BASE, :]
     y_axis = torch.nn.functional.normalize(up - (up * x_axis).sum(-1, keepdim=True) * x_axis, dim=-1)
     return torch.stack([x_axis, y_axis, torch.linalg.cross(x_axis, y_axis)], -1)
+
+
+def observed_units(units: Tensor) -> Tensor:
+    """The units as the landmark detector sees them (blinks read only partly closed), for fitting."""
+    observed = units.clone()
+    for name in ("eyeBlinkLeft", "eyeBlinkRight"):
+        observed[unit_index(name)] *= OBSERVED_LID_CLOSURE
+    return observed
 
 
 def solve_bounded_least_squares(
@@ -107,6 +120,7 @@ def neutralize(mesh: Tensor) -> Tensor:
     gap = float(mesh[T.UPPER_LIP_INNER, 1] - mesh[T.LOWER_LIP_INNER, 1])
     jaw = min(max(gap / (JAW_GAP * g.mouth_width), 0.0), 1.0)
     neutral = mesh - jaw * units[unit_index("jawOpen")]
+    neutral = neutral + _lip_closure(neutral, g)
     for sign in (+1, -1):
         upper, lower = g.eyes[sign]
         aperture = g.lid_gap(upper, lower)
@@ -118,13 +132,30 @@ def neutralize(mesh: Tensor) -> Tensor:
     return neutral
 
 
+def _lip_closure(mesh: Tensor, g: FaceGeometry) -> Tensor:
+    """Displacements that bring each inner-lip vertex halfway to the opposite lip: relaxed, closed lips."""
+    topo = T.face_topology()
+    inner = set(topo.regions["lips_inner"].tolist())
+    corners = {T.INNER_MOUTH_CORNER_LEFT, T.INNER_MOUTH_CORNER_RIGHT}
+    upper = [v for v in g.upper_lip if v in inner and v not in corners]
+    lower = [v for v in g.lower_lip if v in inner and v not in corners]
+    moves = torch.zeros(len(upper) + len(lower), 3, dtype=mesh.dtype)
+    for offset, (these, others) in enumerate(((upper, lower), (lower, upper))):
+        nearest = torch.cdist(mesh[these, :1], mesh[others, :1]).argmin(-1)
+        half_gap = 0.5 * (mesh[[others[i] for i in nearest.tolist()], 1] - mesh[these, 1])
+        start = offset * len(upper)
+        moves[start : start + len(these), 1] = half_gap.clamp(max=0) if offset == 0 else half_gap.clamp(min=0)
+    lips = upper + lower
+    return spread_displacement(mesh, lips, moves, 0.15 * g.mouth_width)
+
+
 def fit_single(points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """One photo: (neutral [468, 3], β [U], pose [6]) with neutral + Σ β u = the photo's canonical mesh exactly."""
+    """One photo: (neutral [468, 3], β [U], pose [6]); neutral + Σ β u is the photo's mesh up to what the units
+    cannot express (the neutral stays clean: closed lips, relaxed eyes)."""
     mesh, pose = canonicalize_single(points)
     neutral = neutralize(mesh)
-    units = build_units(neutral)
+    units = observed_units(build_units(neutral))
     beta = solve_bounded_least_squares(mesh - neutral, units, fit_weights(mesh))
-    neutral = mesh - torch.einsum("k,kvc->vc", beta, units)
     return neutral, beta, pose
 
 
@@ -135,6 +166,6 @@ def fit_to_neutral(points: Tensor, neutral: Tensor, units: Tensor | None = None)
     weights[rigid_vertices()] = 1.0
     rotation, scale, translation = similarity_procrustes(neutral.to(points), camera, weights)
     mesh = (camera - translation[..., None, :]) @ rotation / scale[..., None, None]
-    units = build_units(neutral) if units is None else units
+    units = observed_units(build_units(neutral) if units is None else units)
     beta = solve_bounded_least_squares(mesh - neutral.to(points), units.to(points), fit_weights(points))
     return beta, transform_to_pose(rotation, scale, translation)
