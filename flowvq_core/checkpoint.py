@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import stat
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+
+from .files import atomic_write
 
 FORMAT_VERSION: int = 1
 
@@ -80,22 +81,14 @@ def save_checkpoint(
             raise TypeError(f"checkpoint tensor {name!r} is a {type(tensor).__name__}, not a torch.Tensor")
         stored[name] = tensor.detach().to(device="cpu", memory_format=torch.contiguous_format, copy=True)
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
+    def write(temp: str) -> None:
         # safetensors creates its files 0600; give the checkpoint the permissions any new file gets (umask).
         os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         mode = stat.S_IMODE(os.stat(temp).st_mode)
         save_file(stored, temp, metadata=metadata)
         os.chmod(temp, mode)
-        with open(temp, "r+b") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+
+    atomic_write(path, write)
 
 
 def read_checkpoint(

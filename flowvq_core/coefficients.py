@@ -11,7 +11,6 @@ import math
 import numbers
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -22,6 +21,7 @@ from torch import Tensor
 
 from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from .face.pose import POSE_NAMES
+from .files import atomic_write_text
 
 KIND = "flowvq-coefficients"
 """The ``kind`` written into every coefficient file; loading any other kind is an error."""
@@ -143,7 +143,7 @@ class CoefficientSequence:
         }
         fields = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in header.items()]
         fields += [f'  "expression": {_json_frames(self.expression)}', f'  "pose": {_json_frames(self.pose)}']
-        _write_text(path, "{\n" + ",\n".join(fields) + "\n}\n")
+        atomic_write_text(path, "{\n" + ",\n".join(fields) + "\n}\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, face_model_id: str | None = None) -> CoefficientSequence:
@@ -220,7 +220,7 @@ class CoefficientSequence:
         for frame, row in enumerate(values):
             timecode = _format_timecode(start + frame / rate)
             rows.append(",".join([timecode, str(_BLEND_SHAPE_COUNT), *(f"{value:.10f}" for value in row)]))
-        _write_text(os.fspath(path), "\n".join(rows) + "\n")
+        atomic_write_text(os.fspath(path), "\n".join(rows) + "\n")
 
 
 def _format_of(path: str) -> str:
@@ -240,23 +240,6 @@ def _json_frames(tensor: Tensor) -> str:
     array = np.round(tensor.detach().cpu().double().numpy(), 6)
     samples = [",\n".join(f"      {json.dumps(frame)}" for frame in sample.tolist()) for sample in array]
     return "[\n" + ",\n".join(f"    [\n{frames}\n    ]" for frames in samples) + "\n  ]"
-
-
-def _write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file + rename), creating parent folders."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temp, "x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
 
 
 def _load_safetensors(path: str) -> CoefficientSequence:

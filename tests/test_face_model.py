@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -10,9 +13,10 @@ from skimage.metrics import structural_similarity
 
 from flowvq_core.face import FACE_MODEL_ID, NUM_UNITS, UNIT_NAMES, GeometricRenderer, extract, extract_video
 from flowvq_core.face.crop import paste_back
-from flowvq_core.face.landmarks import NoFaceError, detect_face
+from flowvq_core.face.landmarks import FaceAlignmentBackend, NoFaceError, detect_face
 from flowvq_core.face.pose import euler_to_matrix, matrix_to_euler, project
 from flowvq_core.face.rig import unit_index
+from flowvq_core.face.topology import IBUG68_TO_MESH
 
 pytest.importorskip("mediapipe")
 
@@ -157,3 +161,32 @@ def test_extract_video_tracks_one_subject_through_frames(fitted, astronaut):
     assert np.corrcoef(measured, jaws)[0, 1] > 0.9, measured
     alone = extract_video(frames)
     assert alone.neutral.shape == (468, 3) and np.corrcoef(alone.expression[[0, 1, 2, 4, 5, 6], 0], jaws)[0, 1] > 0.9
+
+
+def test_face_alignment_landmarks_fit_against_a_mediapipe_identity(fitted, astronaut, monkeypatch):
+    """68 iBUG points (here: a stand-in package returning FaceMesh's points at the 68 mapped vertices) recover the
+    pose and the jaw of a render of the same subject."""
+    face = fitted[0]
+    _, _, image = _render(fitted, astronaut, jawOpen=0.5, yaw=8.0)
+    mesh_points = detect_face(image)[0].points
+
+    class FaceAlignment:
+        def __init__(self, landmarks_type, device="cpu", flip_input=False):
+            pass
+
+        def get_landmarks_from_image(self, image, detected_faces=None, return_bboxes=False):
+            points = mesh_points[list(IBUG68_TO_MESH)].copy()
+            box = np.array([*points[:, 0:2].min(0), *points[:, 0:2].max(0), 0.99])
+            return [points], None, [box]
+
+    module = types.ModuleType("face_alignment")
+    module.LandmarksType = types.SimpleNamespace(TWO_D=1, THREE_D=3)
+    module.FaceAlignment = FaceAlignment
+    monkeypatch.setitem(sys.modules, "face_alignment", module)
+    backend = FaceAlignmentBackend()
+    with pytest.raises(ValueError, match="cannot define a face on their own"):
+        extract(image, backend=backend)
+    sparse = extract(image, backend=backend, identity=face)
+    dense = extract(image, identity=face)
+    assert abs(np.degrees(float(sparse.pose[1] - face.pose[1])) - 8.0) < 4
+    assert abs(float(sparse.expression[unit_index("jawOpen")] - dense.expression[unit_index("jawOpen")])) < 0.15

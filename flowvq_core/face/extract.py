@@ -14,9 +14,9 @@ from torch import Tensor
 from .crop import CropBox, crop_images, face_crop_box, stable_crop_box
 from .fitting import fit_single, fit_to_neutral
 from .images import to_rgb_uint8
-from .landmarks import LandmarkBackend, detect_face, get_backend
+from .landmarks import IBUG68_SCHEME, MEDIAPIPE_SCHEME, LandmarkBackend, detect_face, get_backend
 from .rig import FACE_MODEL_ID, UNIT_NAMES, ExpressionRig
-from .topology import NUM_VERTICES
+from .topology import IBUG68_TO_MESH, NUM_VERTICES
 
 
 @dataclass
@@ -68,8 +68,23 @@ class FittedVideo:
         return np.flatnonzero(~self.found).tolist()
 
 
-def _crop_units(points: np.ndarray, box: CropBox) -> Tensor:
-    return torch.as_tensor(box.to_crop(points[..., :NUM_VERTICES, :]) / box.output_size, dtype=torch.float64)
+def _crop_units(points: np.ndarray, box: CropBox, count: int = NUM_VERTICES) -> Tensor:
+    """The first ``count`` landmarks (the mesh vertices, without FaceMesh's iris points) in crop units."""
+    return torch.as_tensor(box.to_crop(points[..., :count, :]) / box.output_size, dtype=torch.float64)
+
+
+def _mesh_vertices(scheme: str, identity: FittedFace | None, name: str) -> np.ndarray | None:
+    """Which mesh vertex each landmark of ``scheme`` is (None: the full mesh), or a clear error."""
+    if scheme == MEDIAPIPE_SCHEME:
+        return None
+    if scheme != IBUG68_SCHEME:
+        raise ValueError(f"{name}: landmarks of scheme {scheme!r} cannot be fitted to the {FACE_MODEL_ID} rig")
+    if identity is None:
+        raise ValueError(
+            f"{name}: 68 face-alignment landmarks cannot define a face on their own; extract a photo of the same "
+            "person with the mediapipe backend first and pass it as identity"
+        )
+    return np.array(IBUG68_TO_MESH)
 
 
 def extract(
@@ -88,18 +103,14 @@ def extract(
     """
     rgb = to_rgb_uint8(image, name=name)
     landmarks, count = detect_face(rgb, backend=backend, name=name)
-    if landmarks.points.shape[0] < NUM_VERTICES:
-        raise ValueError(
-            f"{name}: the {landmarks.scheme} landmarks cannot be fitted alone; extract the source photo with the "
-            "mediapipe backend and pass it as identity"
-        )
+    vertices = _mesh_vertices(landmarks.scheme, identity, name)
     box = face_crop_box(landmarks.points, rgb.shape[0], rgb.shape[1], output_size=crop_size, margin=margin)
-    points = _crop_units(landmarks.points, box)
+    points = _crop_units(landmarks.points, box, len(vertices) if vertices is not None else NUM_VERTICES)
     if identity is None:
         neutral, beta, pose = fit_single(points)
     else:
         neutral = identity.neutral.double()
-        beta, pose = fit_to_neutral(points, neutral, identity.rig.units)
+        beta, pose = fit_to_neutral(points, neutral, identity.rig.units, vertices)
     return FittedFace(
         neutral=neutral.float(),
         expression=beta.float(),
@@ -133,15 +144,16 @@ def extract_video(
     if not tracked.found.any():
         raise ValueError("no face was found in any frame of the video; use footage with one clearly visible face")
     height, width = first_shape[0]
+    vertices = _mesh_vertices(tracked.scheme, identity, "video")
     box = stable_crop_box(tracked.points, height, width, output_size=crop_size, margin=margin)
-    points = _crop_units(tracked.points, box)
+    points = _crop_units(tracked.points, box, len(vertices) if vertices is not None else NUM_VERTICES)
     if identity is None:
         first = int(np.flatnonzero(tracked.found)[0])
         neutral, _, _ = fit_single(points[first])
         rig = ExpressionRig(neutral)
     else:
         neutral, rig = identity.neutral.double(), identity.rig
-    beta, pose = fit_to_neutral(points, neutral, rig.units)
+    beta, pose = fit_to_neutral(points, neutral, rig.units, vertices)
     return FittedVideo(
         neutral=neutral.float(), expression=beta.float(), pose=pose.float(), crop=box, found=tracked.found
     )

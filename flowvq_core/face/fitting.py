@@ -159,13 +159,24 @@ def fit_single(points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return neutral, beta, pose
 
 
-def fit_to_neutral(points: Tensor, neutral: Tensor, units: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Landmarks [..., 468, 3] of a known subject → (β [..., U], pose [..., 6])."""
+def fit_to_neutral(
+    points: Tensor, neutral: Tensor, units: Tensor | None = None, vertices: np.ndarray | None = None
+) -> tuple[Tensor, Tensor]:
+    """Landmarks [..., K, 3] of a known subject → (β [..., U], pose [..., 6]).
+
+    ``vertices`` names the mesh vertex of each of the K landmarks (all 468 when None): a sparse layout such as
+    face-alignment's 68 points is fitted on those rows alone.
+    """
+    vertices = np.arange(T.NUM_VERTICES) if vertices is None else np.asarray(vertices)
     camera = to_camera(points)
+    neutral = neutral.to(points)
     weights = torch.zeros(T.NUM_VERTICES, dtype=points.dtype)
     weights[rigid_vertices()] = 1.0
-    rotation, scale, translation = similarity_procrustes(neutral.to(points), camera, weights)
+    weights = weights[vertices]
+    if not bool((weights > 0).any()):
+        weights = torch.ones_like(weights)
+    rotation, scale, translation = similarity_procrustes(neutral[vertices], camera, weights)
     mesh = (camera - translation[..., None, :]) @ rotation / scale[..., None, None]
-    units = observed_units(build_units(neutral) if units is None else units)
-    beta = solve_bounded_least_squares(mesh - neutral.to(points), units.to(points), fit_weights(points))
+    units = observed_units(build_units(neutral) if units is None else units).to(points)
+    beta = solve_bounded_least_squares(mesh - neutral[vertices], units[:, vertices], fit_weights(points)[vertices])
     return beta, transform_to_pose(rotation, scale, translation)

@@ -31,6 +31,17 @@ UPPER_LID_LEFT, LOWER_LID_LEFT, UPPER_LID_RIGHT, LOWER_LID_RIGHT = 386, 374, 159
 FACE_SIDE_LEFT, FACE_SIDE_RIGHT = 454, 234
 
 
+IBUG68_TO_MESH: tuple[int, ...] = (
+    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,  # jaw, subject's right → left
+    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,  # brows
+    168, 197, 5, 4, 75, 97, 2, 326, 305,  # nose bridge and base
+    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,  # eyes
+    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,  # outer lips
+    78, 82, 13, 312, 308, 317, 14, 87,  # inner lips
+)  # fmt: skip
+"""The FaceMesh vertex nearest each of the 68 iBUG landmarks (face-alignment's layout), in iBUG order."""
+
+
 class TopologyError(RuntimeError):
     """The installed mediapipe does not provide the face-mesh connection lists this face model is built on."""
 
