@@ -82,19 +82,29 @@ def observed_units(units: Tensor) -> Tensor:
 
 
 def solve_bounded_least_squares(
-    residual: Tensor, units: Tensor, weights: Tensor, prior: float = EXPRESSION_PRIOR, iterations: int = 300
+    residual: Tensor,
+    units: Tensor,
+    weights: Tensor,
+    prior: float = EXPRESSION_PRIOR,
+    iterations: int = 300,
 ) -> Tensor:
-    """β [..., U] in [0, 1] minimising Σ_v w_v‖r_v − Σ_k β_k u_kv‖² + prior·‖β‖² (projected accelerated gradient)."""
-    flat_units = units.reshape(units.shape[0], -1)
-    vertex_weights = weights.repeat_interleave(3)
-    gram = (flat_units * vertex_weights) @ flat_units.T
-    gram = gram + prior * gram.diagonal().mean() * torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
-    rhs = (residual.reshape(*residual.shape[:-2], -1) * vertex_weights) @ flat_units.T
-    step = 1.0 / torch.linalg.eigvalsh(gram)[-1]
+    """β [..., U] in [0, 1] minimising Σ_v w_v‖r_v − Σ_k β_k u_kv‖² + prior·‖β‖² (projected accelerated gradient).
+
+    residual [..., V, C]; units [U, V, C] shared by every row, or [..., U, V, C] one set per row (e.g. rotated into
+    each frame's view).
+    """
+    vertex_weights = weights.repeat_interleave(residual.shape[-1])
+    flat_units = units.reshape(*units.shape[:-2], -1)
+    flat_residual = residual.reshape(*residual.shape[:-2], -1)
+    gram = (flat_units * vertex_weights) @ flat_units.transpose(-1, -2)
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+    gram = gram + prior * gram.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None] * eye
+    rhs = ((flat_residual * vertex_weights).unsqueeze(-2) @ flat_units.transpose(-1, -2)).squeeze(-2)
+    step = (1.0 / torch.linalg.eigvalsh(gram)[..., -1]).unsqueeze(-1)
     beta = torch.linalg.solve(gram, rhs.unsqueeze(-1)).squeeze(-1).clamp(0, 1)
     momentum, previous, t = beta, beta, 1.0
     for _ in range(iterations):
-        gradient = momentum @ gram - rhs
+        gradient = (momentum.unsqueeze(-2) @ gram).squeeze(-2) - rhs
         beta = (momentum - step * gradient).clamp(0, 1)
         t_next = 0.5 * (1 + (1 + 4 * t * t) ** 0.5)
         momentum = beta + ((t - 1) / t_next) * (beta - previous)
@@ -176,7 +186,10 @@ def fit_to_neutral(
     if not bool((weights > 0).any()):
         weights = torch.ones_like(weights)
     rotation, scale, translation = similarity_procrustes(neutral[vertices], camera, weights)
-    mesh = (camera - translation[..., None, :]) @ rotation / scale[..., None, None]
-    units = observed_units(build_units(neutral) if units is None else units).to(points)
-    beta = solve_bounded_least_squares(mesh - neutral[vertices], units[:, vertices], fit_weights(points)[vertices])
+    # Expression in the image plane: what the posed rig predicts for x, y against what was seen (depth is a guess).
+    seen = (camera[..., :2] - translation[..., None, :2]) / scale[..., None, None]
+    posed_neutral = (neutral[vertices] @ rotation.transpose(-1, -2))[..., :2]
+    units = observed_units(build_units(neutral) if units is None else units).to(points)[:, vertices]
+    posed_units = (units @ rotation.transpose(-1, -2).unsqueeze(-3))[..., :2]
+    beta = solve_bounded_least_squares(seen - posed_neutral, posed_units, fit_weights(points)[vertices])
     return beta, transform_to_pose(rotation, scale, translation)
