@@ -61,6 +61,7 @@ def test_extract_returns_the_documented_face(fitted, astronaut):
 def test_render_with_the_extracted_coefficients_reproduces_the_crop(fitted, astronaut):
     face, crop, _, _ = fitted
     frame, mask, _ = _render(fitted, astronaut)
+    assert frame.min() >= 0 and frame.max() <= 1 and mask.min() >= 0 and mask.max() <= 1
     inside = mask.numpy() > 0.5
     assert inside.mean() > 0.2
     ssim = structural_similarity(crop.numpy(), frame.numpy(), channel_axis=2, data_range=1.0, full=True)[1]

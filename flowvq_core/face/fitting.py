@@ -14,6 +14,7 @@ import functools
 
 import numpy as np
 import torch
+from scipy.optimize import lsq_linear
 from torch import Tensor
 
 from . import topology as T
@@ -82,16 +83,13 @@ def observed_units(units: Tensor) -> Tensor:
 
 
 def solve_bounded_least_squares(
-    residual: Tensor,
-    units: Tensor,
-    weights: Tensor,
-    prior: float = EXPRESSION_PRIOR,
-    iterations: int = 300,
+    residual: Tensor, units: Tensor, weights: Tensor, prior: float = EXPRESSION_PRIOR
 ) -> Tensor:
-    """β [..., U] in [0, 1] minimising Σ_v w_v‖r_v − Σ_k β_k u_kv‖² + prior·‖β‖² (projected accelerated gradient).
+    """β [..., U] in [0, 1] minimising Σ_v w_v‖r_v − Σ_k β_k u_kv‖² + prior·‖β‖².
 
     residual [..., V, C]; units [U, V, C] shared by every row, or [..., U, V, C] one set per row (e.g. rotated into
-    each frame's view).
+    each frame's view). The normal equations G β = r are built batched in torch; each row's box-constrained problem
+    ‖Lᵀβ − L⁻¹r‖² (G = L·Lᵀ) is then solved exactly by bounded-variable least squares, a U×U problem per row.
     """
     vertex_weights = weights.repeat_interleave(residual.shape[-1])
     flat_units = units.reshape(*units.shape[:-2], -1)
@@ -100,16 +98,14 @@ def solve_bounded_least_squares(
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
     gram = gram + prior * gram.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None] * eye
     rhs = ((flat_residual * vertex_weights).unsqueeze(-2) @ flat_units.transpose(-1, -2)).squeeze(-2)
-    step = (1.0 / torch.linalg.eigvalsh(gram)[..., -1]).unsqueeze(-1)
-    beta = torch.linalg.solve(gram, rhs.unsqueeze(-1)).squeeze(-1).clamp(0, 1)
-    momentum, previous, t = beta, beta, 1.0
-    for _ in range(iterations):
-        gradient = (momentum.unsqueeze(-2) @ gram).squeeze(-2) - rhs
-        beta = (momentum - step * gradient).clamp(0, 1)
-        t_next = 0.5 * (1 + (1 + 4 * t * t) ** 0.5)
-        momentum = beta + ((t - 1) / t_next) * (beta - previous)
-        previous, t = beta, t_next
-    return beta
+    gram = gram.expand(*rhs.shape[:-1], *gram.shape[-2:]).double().cpu()
+    factor = torch.linalg.cholesky(gram)
+    projected = torch.linalg.solve_triangular(factor, rhs.double().cpu().unsqueeze(-1), upper=False).squeeze(-1)
+    rows_a = factor.transpose(-1, -2).reshape(-1, *gram.shape[-2:]).numpy()
+    rows_b = projected.reshape(-1, gram.shape[-1]).numpy()
+    solved = [lsq_linear(a, b, bounds=(0.0, 1.0), method="bvls").x for a, b in zip(rows_a, rows_b, strict=True)]
+    beta = torch.from_numpy(np.stack(solved)).view_as(rhs)
+    return beta.to(residual)
 
 
 def canonicalize_single(points: Tensor) -> tuple[Tensor, Tensor]:

@@ -38,6 +38,13 @@ def control_vertices() -> np.ndarray:
     return np.array(sorted(detailed | set(rest[::3])))
 
 
+@functools.lru_cache(maxsize=4)
+def _pixel_centres(size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """[S, S, 2] the (x, y) of every pixel centre in grid_sample's [-1, 1] coordinates."""
+    centres = (torch.arange(size, device=device, dtype=dtype) + 0.5) / size * 2 - 1
+    return torch.stack(torch.meshgrid(centres, centres, indexing="xy"), -1)
+
+
 def _border_anchors(count: int) -> Tensor:
     """Points along the border of the unit square (crop units), a little outside it."""
     t = torch.linspace(0, 1, count + 1, dtype=torch.float64)[:-1]
@@ -107,6 +114,11 @@ class RenderSource:
     mouth_area: float
     """Area of the photo's inner-lip polygon in pixels."""
 
+    @functools.cached_property
+    def layers(self) -> Tensor:
+        """[1, 7, S, S] what every frame warps: the photo, its closed version and the openings' mask."""
+        return torch.cat([self.image, self.closed, self.openings.unsqueeze(-1)], -1).permute(2, 0, 1).unsqueeze(0)
+
 
 class GeometricRenderer:
     """Warp a source crop to new expression and pose coefficients; CPU or CUDA, batched over frames."""
@@ -156,32 +168,29 @@ class GeometricRenderer:
         cells = (torch.arange(self.grid_size, dtype=torch.float64) + 0.5) / self.grid_size
         grid = torch.stack(torch.meshgrid(cells, cells, indexing="xy"), -1).view(-1, 2)
         coarse = thin_plate_spline(controls, motion, grid).view(batch, self.grid_size, self.grid_size, 2)
-        coarse = coarse.to(device=device, dtype=image.dtype)
-        displacement = F.interpolate(
-            coarse.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False
-        )
-        pixels = (torch.arange(size, device=device, dtype=image.dtype) + 0.5) / size
-        base = torch.stack(torch.meshgrid(pixels, pixels, indexing="xy"), -1)
-        sample_at = (base + displacement.permute(0, 2, 3, 1)) * 2 - 1
-        layers = torch.cat([image, source.closed, source.openings.unsqueeze(-1)], -1)
-        layers = layers.permute(2, 0, 1).unsqueeze(0).expand(batch, -1, -1, -1)
+        coarse = (2 * coarse).to(device=device, dtype=image.dtype).permute(0, 3, 1, 2)  # in grid_sample's [-1, 1]
+        displacement = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+        sample_at = _pixel_centres(size, device, image.dtype) + displacement.permute(0, 2, 3, 1)
+        layers = source.layers.expand(batch, -1, -1, -1)
         warped = F.grid_sample(layers, sample_at, mode="bilinear", padding_mode="border", align_corners=False)
-        warped = warped.permute(0, 2, 3, 1)
         regions = [_PolygonRegion(targets.to(device=device, dtype=image.dtype), size, o.loop) for o in _openings()]
-        target_open = torch.stack([region.full_mask() for region in regions]).amax(0)
-        target_open = -F.max_pool2d(-target_open.unsqueeze(1), 5, stride=1, padding=2)[:, 0]  # slivers count as shut
+        target_open = image.new_zeros(batch, size, size)
+        for region in regions:
+            region.add_to(target_open)
         # A photo opening that lands outside the target's openings: lips or lids have closed over it.
-        covered = (warped[..., 6:] * (1 - target_open.unsqueeze(-1))).clamp(0, 1)
-        frames = warped[..., :3] * (1 - covered) + warped[..., 3:6] * covered
-        mouth = regions[0]
+        covered = warped[:, 6:] * (1 - target_open.unsqueeze(1))
+        photo = warped[:, :3]
+        frames = torch.addcmul(photo, covered, warped[:, 3:6] - photo).permute(0, 2, 3, 1)
+        for region, corners in zip(regions[1:], _EYE_CORNERS, strict=True):
+            frames = _show_eyeball(frames, image, region, source.vertices.to(image) * size, corners)
         if self.mouth_interior:
-            frames = self._paint_mouth(frames, source, mouth)
+            frames = self._paint_mouth(frames, source, regions[0])
         oval = targets[:, T.face_topology().loops["face_oval"]].to(device=device, dtype=image.dtype)
         coarse_mask = polygon_mask(
             oval, cells.to(device=device, dtype=image.dtype), cells.to(device=device, dtype=image.dtype)
         )
         masks = F.interpolate(coarse_mask.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
-        return frames.clamp(0, 1), masks.clamp(0, 1)
+        return frames, masks  # convex blends of values in 0..1 stay in 0..1
 
     def _paint_mouth(self, frames: Tensor, source: RenderSource, mouth: _PolygonRegion) -> Tensor:
         """Paint a mouth interior where the target lips open wider than the photo's (past twice its area)."""
@@ -230,16 +239,18 @@ class _PolygonRegion:
         self.rows, self.columns = slice(low[1], high[1]), slice(low[0], high[0])
         self.xs = torch.arange(low[0], high[0], device=targets.device, dtype=targets.dtype) + 0.5
         self.ys = torch.arange(low[1], high[1], device=targets.device, dtype=targets.dtype) + 0.5
-        self.inside = None
+        self.inside = self.open = None
         if self.xs.numel() and self.ys.numel():
             inside = polygon_mask(polygons, self.xs, self.ys).unsqueeze(1)
             self.inside = F.avg_pool2d(inside, 3, stride=1, padding=1, count_include_pad=False)[:, 0]
+            # The opening less a 2-pixel rim: slivers count as shut.
+            self.open = -F.max_pool2d(-self.inside.unsqueeze(1), 5, stride=1, padding=2)[:, 0]
 
-    def full_mask(self) -> Tensor:
-        mask = self.targets.new_zeros(self.targets.shape[0], self.size, self.size)
-        if self.inside is not None:
-            mask[:, self.rows, self.columns] = self.inside
-        return mask
+    def add_to(self, mask: Tensor) -> None:
+        """Mark where the target is open (slivers excluded) in ``mask`` [B, S, S]."""
+        if self.open is not None:
+            window = mask[:, self.rows, self.columns]
+            mask[:, self.rows, self.columns] = torch.maximum(window, self.open)
 
 
 @dataclass(frozen=True)
@@ -273,6 +284,38 @@ def _openings() -> tuple[_Opening, ...]:
         upper, lower = (first, second) if upper_lid in first else (second, first)
         openings.append(_Opening(name, tuple(upper), tuple(lower), 0.85, 0.55, (1, 1)))
     return tuple(openings)
+
+
+_EYE_CORNERS = ((T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT), (T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT))
+
+
+def _show_eyeball(
+    frames: Tensor, image: Tensor, eye: _PolygonRegion, source_pixels: Tensor, corners: tuple[int, int]
+) -> Tensor:
+    """Inside the target eye opening, show the photo's eyeball moved only with the eye corners.
+
+    The lids warp with the skin, but the eyeball does not stretch with them: a half-closed lid covers half the iris
+    instead of squashing it. The map from target to photo is the similarity that takes the target eye corners onto
+    the photo's.
+    """
+    if eye.open is None:
+        return frames
+    size = frames.shape[1]
+    target = eye.targets[:, list(corners)] * size
+    photo = source_pixels[list(corners)]
+    target_vector, photo_vector = target[:, 1] - target[:, 0], photo[1] - photo[0]
+    ratio = torch.complex(photo_vector[0], photo_vector[1]) / torch.complex(target_vector[:, 0], target_vector[:, 1])
+    xs, ys = torch.meshgrid(eye.xs, eye.ys, indexing="xy")
+    offset = torch.complex(xs.unsqueeze(0) - target[:, 0, 0, None, None], ys.unsqueeze(0) - target[:, 0, 1, None, None])
+    mapped = ratio[:, None, None] * offset
+    grid = torch.stack([mapped.real + photo[0, 0], mapped.imag + photo[0, 1]], -1) / size * 2 - 1
+    source = image.permute(2, 0, 1).unsqueeze(0).expand(frames.shape[0], -1, -1, -1)
+    eyeball = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    alpha = eye.open.unsqueeze(-1)
+    frames = frames.clone()
+    region = frames[:, eye.rows, eye.columns]
+    frames[:, eye.rows, eye.columns] = region * (1 - alpha) + eyeball.permute(0, 2, 3, 1) * alpha
+    return frames
 
 
 def _lip_curves(vertices: Tensor) -> tuple[Tensor, Tensor]:
