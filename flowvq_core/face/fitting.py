@@ -152,7 +152,9 @@ def _lip_closure(mesh: Tensor, g: FaceGeometry) -> Tensor:
         start = offset * len(upper)
         moves[start : start + len(these), 1] = half_gap.clamp(max=0) if offset == 0 else half_gap.clamp(min=0)
     lips = upper + lower
-    return spread_displacement(mesh, lips, moves, 0.15 * g.mouth_width)
+    field = spread_displacement(mesh, lips, moves, 0.15 * g.mouth_width)
+    field[lips] = moves  # the inner lips meet exactly; the kernel only carries the move to the skin around them
+    return field
 
 
 def fit_single(points: Tensor) -> tuple[Tensor, Tensor, Tensor]:

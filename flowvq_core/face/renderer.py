@@ -92,11 +92,6 @@ def polygon_mask(polygons: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
     return ((crosses & (x < x_at)).sum(-1) % 2).to(polygons.dtype)
 
 
-def _polygon_area(polygons: Tensor) -> Tensor:
-    x, y = polygons[..., 0], polygons[..., 1]
-    return 0.5 * (x * y.roll(-1, -1) - x.roll(-1, -1) * y).sum(-1).abs()
-
-
 @dataclass
 class RenderSource:
     """Everything about the source that every frame reuses."""
@@ -134,7 +129,7 @@ class GeometricRenderer:
         rig = ExpressionRig(neutral.double())
         vertices = project(rig.deform(expression.double()), pose.double())[..., :2]
         closed, openings = _close_openings(image, vertices.to(image))
-        mouth_area = float(_polygon_area(vertices[T.face_topology().loops["lips_inner"]] * image.shape[0]))
+        mouth_area = float(_OpeningRegion(vertices.unsqueeze(0), image.shape[0], _openings()[0]).area[0])
         return RenderSource(
             image=image, rig=rig, vertices=vertices, closed=closed, openings=openings, mouth_area=mouth_area
         )
@@ -173,7 +168,7 @@ class GeometricRenderer:
         sample_at = _pixel_centres(size, device, image.dtype) + displacement.permute(0, 2, 3, 1)
         layers = source.layers.expand(batch, -1, -1, -1)
         warped = F.grid_sample(layers, sample_at, mode="bilinear", padding_mode="border", align_corners=False)
-        regions = [_PolygonRegion(targets.to(device=device, dtype=image.dtype), size, o.loop) for o in _openings()]
+        regions = [_OpeningRegion(targets.to(device=device, dtype=image.dtype), size, o) for o in _openings()]
         target_open = image.new_zeros(batch, size, size)
         for region in regions:
             region.add_to(target_open)
@@ -181,6 +176,7 @@ class GeometricRenderer:
         covered = warped[:, 6:] * (1 - target_open.unsqueeze(1))
         photo = warped[:, :3]
         frames = torch.addcmul(photo, covered, warped[:, 3:6] - photo).permute(0, 2, 3, 1)
+        frames = _draw_lip_seam(frames, regions[0], covered[:, 0])
         for region, corners in zip(regions[1:], _EYE_CORNERS, strict=True):
             frames = _show_eyeball(frames, image, region, source.vertices.to(image) * size, corners)
         if self.mouth_interior:
@@ -192,13 +188,13 @@ class GeometricRenderer:
         masks = F.interpolate(coarse_mask.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
         return frames, masks  # convex blends of values in 0..1 stay in 0..1
 
-    def _paint_mouth(self, frames: Tensor, source: RenderSource, mouth: _PolygonRegion) -> Tensor:
+    def _paint_mouth(self, frames: Tensor, source: RenderSource, mouth: _OpeningRegion) -> Tensor:
         """Paint a mouth interior where the target lips open wider than the photo's (past twice its area)."""
         need = (1 - 2 * source.mouth_area / mouth.area.clamp_min(1e-6)).clamp(0, 1) * (mouth.area > 4)
-        if mouth.inside is None or not bool((need > 0).any()):
+        if not bool((need > 0).any()):
             return frames
         rows, columns = mouth.rows, mouth.columns
-        interior = self._interior(mouth.xs, mouth.ys, mouth.targets, frames.shape[1])
+        interior = self._interior(mouth.xs, mouth.ys, mouth.vertices, frames.shape[1])
         alpha = (mouth.inside * need.view(-1, 1, 1)).unsqueeze(-1)
         frames = frames.clone()
         frames[:, rows, columns] = frames[:, rows, columns] * (1 - alpha) + interior * alpha
@@ -226,38 +222,43 @@ class GeometricRenderer:
         return cavity * (1 - teeth) + enamel * teeth
 
 
-class _PolygonRegion:
-    """One target contour (a topology loop) of a batch, rasterised with soft edges inside its bounding box."""
+class _OpeningRegion:
+    """An opening of a batch of projected meshes, rasterised as the band between its upper and lower edge curves.
 
-    def __init__(self, targets: Tensor, size: int, loop: str):
-        self.targets = targets
+    A band (rather than the contour polygon) stays right where FaceMesh's contours cross near the mouth corners: the
+    opening is simply shut wherever the lower edge is not below the upper one.
+    """
+
+    def __init__(self, vertices: Tensor, size: int, opening: _Opening):
+        self.vertices = vertices
         self.size = size
-        polygons = targets[:, T.face_topology().loops[loop]] * size
-        self.area = _polygon_area(polygons)
-        low = polygons.amin(dim=(0, 1)).floor().clamp(0, size - 1).long().tolist()
-        high = polygons.amax(dim=(0, 1)).ceil().clamp(1, size).long().tolist()
+        upper, lower = vertices[:, list(opening.upper)] * size, vertices[:, list(opening.lower)] * size
+        edges = torch.cat([upper, lower], 1)
+        low = edges.amin(dim=(0, 1)).floor().clamp(0, size - 1).long().tolist()
+        high = edges.amax(dim=(0, 1)).ceil().clamp(1, size).long().tolist()
         self.rows, self.columns = slice(low[1], high[1]), slice(low[0], high[0])
-        self.xs = torch.arange(low[0], high[0], device=targets.device, dtype=targets.dtype) + 0.5
-        self.ys = torch.arange(low[1], high[1], device=targets.device, dtype=targets.dtype) + 0.5
-        self.inside = self.open = None
-        if self.xs.numel() and self.ys.numel():
-            inside = polygon_mask(polygons, self.xs, self.ys).unsqueeze(1)
-            self.inside = F.avg_pool2d(inside, 3, stride=1, padding=1, count_include_pad=False)[:, 0]
-            # The opening less a 2-pixel rim: slivers count as shut.
-            self.open = -F.max_pool2d(-self.inside.unsqueeze(1), 5, stride=1, padding=2)[:, 0]
+        self.xs = torch.arange(low[0], high[0], device=vertices.device, dtype=vertices.dtype) + 0.5
+        self.ys = torch.arange(low[1], high[1], device=vertices.device, dtype=vertices.dtype) + 0.5
+        self.top, self.bottom = _curve_at(upper, self.xs), _curve_at(lower, self.xs)
+        self.area = (self.bottom - self.top).clamp_min(0).sum(-1)
+        depth = torch.minimum(
+            self.ys.view(1, -1, 1) - self.top.unsqueeze(1), self.bottom.unsqueeze(1) - self.ys.view(1, -1, 1)
+        )
+        self.inside = (depth + 0.5).clamp(0, 1)
+        """[B, H, W] soft mask of the opening inside the bounding box."""
+        self.open = (depth - 1.5).clamp(0, 1)
+        """The opening less a 2-pixel rim: slivers count as shut."""
 
-    def add_to(self, mask: Tensor) -> None:
-        """Mark where the target is open (slivers excluded) in ``mask`` [B, S, S]."""
-        if self.open is not None:
-            window = mask[:, self.rows, self.columns]
-            mask[:, self.rows, self.columns] = torch.maximum(window, self.open)
+    def add_to(self, mask: Tensor, *, shaved: bool = True) -> None:
+        """Mark the opening (``open`` when shaved, else ``inside``) in a full-size ``mask`` [B, S, S]."""
+        window = mask[:, self.rows, self.columns]
+        mask[:, self.rows, self.columns] = torch.maximum(window, self.open if shaved else self.inside)
 
 
 @dataclass(frozen=True)
 class _Opening:
     """A hole in the face (the mouth, an eye) that closes when its two edges meet."""
 
-    loop: str
     upper: tuple[int, ...]
     lower: tuple[int, ...]
     seam_at: float
@@ -272,8 +273,8 @@ def _openings() -> tuple[_Opening, ...]:
     topo = T.face_topology()
     upper_lip, lower_lip = set(topo.regions["upper_lip"].tolist()), set(topo.regions["lower_lip"].tolist())
     loop = topo.loops["lips_inner"].tolist()
-    openings = [_Opening("lips_inner", tuple(v for v in loop if v in upper_lip),
-                         tuple(v for v in loop if v in lower_lip), 0.5, 0.35, (9, 17))]  # fmt: skip
+    openings = [_Opening(tuple(v for v in loop if v in upper_lip),
+                         tuple(v for v in loop if v in lower_lip), 0.5, 0.0, (9, 9))]  # fmt: skip
     for name, outer, inner, upper_lid in (
         ("eye_left", T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT, T.UPPER_LID_LEFT),
         ("eye_right", T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT, T.UPPER_LID_RIGHT),
@@ -282,15 +283,30 @@ def _openings() -> tuple[_Opening, ...]:
         i, j = sorted((loop.index(outer), loop.index(inner)))
         first, second = loop[i : j + 1], loop[j:] + loop[: i + 1]
         upper, lower = (first, second) if upper_lid in first else (second, first)
-        openings.append(_Opening(name, tuple(upper), tuple(lower), 0.85, 0.55, (1, 1)))
+        openings.append(_Opening(tuple(upper), tuple(lower), 0.85, 0.55, (1, 1)))
     return tuple(openings)
+
+
+LIP_SEAM_DARKNESS = 0.35
+
+
+def _draw_lip_seam(frames: Tensor, mouth: _OpeningRegion, covered: Tensor) -> Tensor:
+    """Darken the line where closed lips meet, along the target's own lip curves, where lips closed over the photo's
+    open mouth (a closed photo mouth already has its line)."""
+    gap = mouth.bottom - mouth.top
+    middle = 0.5 * (mouth.top + mouth.bottom)
+    line = torch.exp(-((mouth.ys.view(1, -1, 1) - middle.unsqueeze(1)) / 1.2).pow(2))
+    line = line * (1 - gap / 4).clamp(0, 1).unsqueeze(1) * covered[:, mouth.rows, mouth.columns]
+    frames = frames.clone()
+    frames[:, mouth.rows, mouth.columns] *= (1 - LIP_SEAM_DARKNESS * line).unsqueeze(-1)
+    return frames
 
 
 _EYE_CORNERS = ((T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT), (T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT))
 
 
 def _show_eyeball(
-    frames: Tensor, image: Tensor, eye: _PolygonRegion, source_pixels: Tensor, corners: tuple[int, int]
+    frames: Tensor, image: Tensor, eye: _OpeningRegion, source_pixels: Tensor, corners: tuple[int, int]
 ) -> Tensor:
     """Inside the target eye opening, show the photo's eyeball moved only with the eye corners.
 
@@ -298,10 +314,8 @@ def _show_eyeball(
     instead of squashing it. The map from target to photo is the similarity that takes the target eye corners onto
     the photo's.
     """
-    if eye.open is None:
-        return frames
     size = frames.shape[1]
-    target = eye.targets[:, list(corners)] * size
+    target = eye.vertices[:, list(corners)] * size
     photo = source_pixels[list(corners)]
     target_vector, photo_vector = target[:, 1] - target[:, 0], photo[1] - photo[0]
     ratio = torch.complex(photo_vector[0], photo_vector[1]) / torch.complex(target_vector[:, 0], target_vector[:, 1])
@@ -333,24 +347,34 @@ def _close_openings(image: Tensor, vertices: Tensor) -> tuple[Tensor, Tensor]:
     size = image.shape[0]
     pixels = vertices.unsqueeze(0) * size
     coordinates = torch.arange(size, device=image.device, dtype=image.dtype) + 0.5
-    columns = coordinates.long().clamp(max=size - 1)
     closed, openings = image.clone(), image.new_zeros(size, size)
     for opening in _openings():
-        mask = polygon_mask(pixels[:, T.face_topology().loops[opening.loop]], coordinates, coordinates)
+        mask = image.new_zeros(1, size, size)
+        _OpeningRegion(vertices.unsqueeze(0), size, opening).add_to(mask, shaved=False)
         height, width = opening.dilation
         mask = F.max_pool2d(mask.unsqueeze(1), (height, width), stride=1, padding=(height // 2, width // 2))
         mask = F.avg_pool2d(mask, 5, stride=1, padding=2, count_include_pad=False)[0, 0]
         top = _curve_at(pixels[:, list(opening.upper)], coordinates)[0]
         bottom = _curve_at(pixels[:, list(opening.lower)], coordinates)[0]
-        above = image[(top - 3).round().long().clamp(0, size - 1), columns]
-        below = image[(bottom + 3).round().long().clamp(0, size - 1), columns]
         span = (bottom - top).clamp_min(1.0)
+        wide = _nearest_wide_column(span, minimum=4.0)  # near the corners both edges sit in the corner's shadow
+        above = image[(top[wide] - 3).round().long().clamp(0, size - 1), wide]
+        below = image[(bottom[wide] + 3).round().long().clamp(0, size - 1), wide]
         t = ((coordinates.view(-1, 1) - top.view(1, -1)) / span.view(1, -1)).clamp(0, 1)
         seam = 1 - opening.seam_darkness * torch.exp(-(((t - opening.seam_at) * span) / 1.5).pow(2))
         filled = (above * (1 - t.unsqueeze(-1)) + below * t.unsqueeze(-1)) * seam.unsqueeze(-1)
         closed = closed * (1 - mask.unsqueeze(-1)) + filled * mask.unsqueeze(-1)
         openings = torch.maximum(openings, mask)
     return closed, openings
+
+
+def _nearest_wide_column(span: Tensor, minimum: float) -> Tensor:
+    """[W] for every column, the index of the nearest column whose span is at least ``minimum`` (itself if so)."""
+    columns = torch.arange(span.shape[0], device=span.device)
+    wide = columns[span >= minimum]
+    if wide.numel() == 0:
+        return columns
+    return wide[(columns[:, None] - wide[None, :]).abs().argmin(-1)]
 
 
 def _curve_at(points: Tensor, xs: Tensor) -> Tensor:
