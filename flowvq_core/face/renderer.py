@@ -177,8 +177,8 @@ class GeometricRenderer:
         photo = warped[:, :3]
         frames = torch.addcmul(photo, covered, warped[:, 3:6] - photo).permute(0, 2, 3, 1)
         frames = _draw_lip_seam(frames, regions[0], covered[:, 0])
-        for region, corners in zip(regions[1:], _EYE_CORNERS, strict=True):
-            frames = _show_eyeball(frames, image, region, source.vertices.to(image) * size, corners)
+        for region, landmarks in zip(regions[1:], _EYE_LANDMARKS, strict=True):
+            frames = _show_eyeball(frames, image, region, source.vertices.to(image) * size, landmarks)
         if self.mouth_interior:
             frames = self._paint_mouth(frames, source, regions[0])
         oval = targets[:, T.face_topology().loops["face_oval"]].to(device=device, dtype=image.dtype)
@@ -302,27 +302,37 @@ def _draw_lip_seam(frames: Tensor, mouth: _OpeningRegion, covered: Tensor) -> Te
     return frames
 
 
-_EYE_CORNERS = ((T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT), (T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT))
+_EYE_LANDMARKS = (
+    (T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT, T.UPPER_LID_LEFT, T.LOWER_LID_LEFT),
+    (T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT, T.UPPER_LID_RIGHT, T.LOWER_LID_RIGHT),
+)
+"""Per eye: the two corners (they carry the eyeball) and the middle of each lid (they measure the opening)."""
 
 
 def _show_eyeball(
-    frames: Tensor, image: Tensor, eye: _OpeningRegion, source_pixels: Tensor, corners: tuple[int, int]
+    frames: Tensor, image: Tensor, eye: _OpeningRegion, source_pixels: Tensor, landmarks: tuple[int, int, int, int]
 ) -> Tensor:
     """Inside the target eye opening, show the photo's eyeball moved only with the eye corners.
 
     The lids warp with the skin, but the eyeball does not stretch with them: a half-closed lid covers half the iris
     instead of squashing it. The map from target to photo is the similarity that takes the target eye corners onto
-    the photo's.
+    the photo's; an eye opened wider than in the photo has no more eyeball to show, so there the photo's opening is
+    stretched to fill it.
     """
     size = frames.shape[1]
-    target = eye.vertices[:, list(corners)] * size
-    photo = source_pixels[list(corners)]
+    outer, inner, upper, lower = landmarks
+    target = eye.vertices[:, [outer, inner]] * size
+    photo = source_pixels[[outer, inner]]
     target_vector, photo_vector = target[:, 1] - target[:, 0], photo[1] - photo[0]
     ratio = torch.complex(photo_vector[0], photo_vector[1]) / torch.complex(target_vector[:, 0], target_vector[:, 1])
     xs, ys = torch.meshgrid(eye.xs, eye.ys, indexing="xy")
     offset = torch.complex(xs.unsqueeze(0) - target[:, 0, 0, None, None], ys.unsqueeze(0) - target[:, 0, 1, None, None])
-    mapped = ratio[:, None, None] * offset
-    grid = torch.stack([mapped.real + photo[0, 0], mapped.imag + photo[0, 1]], -1) / size * 2 - 1
+    mapped = ratio[:, None, None] * offset + torch.complex(photo[0, 0], photo[0, 1])
+    photo_gap = (source_pixels[lower] - source_pixels[upper]).norm()
+    target_gap = (eye.vertices[:, lower] - eye.vertices[:, upper]).norm(dim=-1) * size * ratio.abs()
+    squeeze = (photo_gap / target_gap.clamp_min(1e-6)).clamp(max=1.0)[:, None, None]
+    middle = 0.5 * (source_pixels[upper, 1] + source_pixels[lower, 1])
+    grid = torch.stack([mapped.real, middle + (mapped.imag - middle) * squeeze], -1) / size * 2 - 1
     source = image.permute(2, 0, 1).unsqueeze(0).expand(frames.shape[0], -1, -1, -1)
     eyeball = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
     alpha = eye.open.unsqueeze(-1)
