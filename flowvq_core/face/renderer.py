@@ -24,6 +24,8 @@ from .pose import project
 from .rig import ExpressionRig
 
 CAVITY = (0.20, 0.06, 0.06)
+HEAD_RING_SCALE = 1.3
+"""Size of the hair-and-skull ring relative to the face outline (in the canonical head)."""
 TEETH = (0.88, 0.85, 0.78)
 
 
@@ -101,6 +103,10 @@ class RenderSource:
     rig: ExpressionRig
     vertices: Tensor
     """[468, 2] where the source mesh lies in the crop (crop units)."""
+    head_ring: Tensor
+    """[R, 3] canonical points on a ring around the face outline, standing for the hair and skull."""
+    ring: Tensor
+    """[R, 2] where the ring lies in the photo (crop units)."""
     closed: Tensor
     """[S, S, 3] the crop with its mouth and eye openings filled by the lips and lids around them: what a closing
     mouth or eye shows instead of teeth or iris."""
@@ -130,8 +136,18 @@ class GeometricRenderer:
         vertices = project(rig.deform(expression.double()), pose.double())[..., :2]
         closed, openings = _close_openings(image, vertices.to(image))
         mouth_area = float(_OpeningRegion(vertices.unsqueeze(0), image.shape[0], _openings()[0]).area[0])
+        outline = rig.neutral[T.face_topology().loops["face_oval"]]
+        centre = outline.mean(0)
+        head_ring = centre + HEAD_RING_SCALE * (outline - centre)
         return RenderSource(
-            image=image, rig=rig, vertices=vertices, closed=closed, openings=openings, mouth_area=mouth_area
+            image=image,
+            rig=rig,
+            vertices=vertices,
+            head_ring=head_ring,
+            ring=project(head_ring, pose.double())[..., :2],
+            closed=closed,
+            openings=openings,
+            mouth_area=mouth_area,
         )
 
     @torch.no_grad()
@@ -151,12 +167,15 @@ class GeometricRenderer:
         batch = expression.shape[0]
         targets = project(source.rig.deform(expression.double().cpu()), pose.double().cpu())[..., :2]
         chosen = torch.as_tensor(control_vertices())
-        anchors = _border_anchors(self.border_anchors)
-        controls = torch.cat([targets[:, chosen], anchors.expand(batch, -1, -1)], 1)
+        anchors = _border_anchors(self.border_anchors).expand(batch, -1, -1)
+        # Hair and skull turn with the head: a rigid ring around the face, posed like it (no expression).
+        ring_targets = project(source.head_ring, pose.double().cpu())[..., :2]
+        controls = torch.cat([targets[:, chosen], ring_targets, anchors], 1)
         motion = torch.cat(
             [
                 source.vertices[chosen].expand(batch, -1, -1) - targets[:, chosen],
-                anchors.new_zeros(batch, len(anchors), 2).expand(batch, -1, -1),
+                source.ring.expand(batch, -1, -1) - ring_targets,
+                torch.zeros_like(anchors),
             ],
             1,
         )
