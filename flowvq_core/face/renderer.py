@@ -37,7 +37,7 @@ def control_vertices() -> np.ndarray:
     for region in ("lips_outer", "lips_inner", "eye_left", "eye_right", "brow_left", "brow_right", "face_oval"):
         detailed |= set(topo.regions[region].tolist())
     rest = [v for v in range(T.NUM_VERTICES) if v not in detailed]
-    return np.array(sorted(detailed | set(rest[::3])))
+    return np.array(sorted(detailed | set(rest[::4])))
 
 
 @functools.lru_cache(maxsize=4)
@@ -136,7 +136,7 @@ class GeometricRenderer:
         vertices = project(rig.deform(expression.double()), pose.double())[..., :2]
         closed, openings = _close_openings(image, vertices.to(image))
         mouth_area = float(_OpeningRegion(vertices.unsqueeze(0), image.shape[0], _openings()[0]).area[0])
-        outline = rig.neutral[T.face_topology().loops["face_oval"]]
+        outline = rig.neutral[T.face_topology().loops["face_oval"][::2]]
         centre = outline.mean(0)
         head_ring = centre + HEAD_RING_SCALE * (outline - centre)
         return RenderSource(
