@@ -24,6 +24,8 @@ from .pose import project
 from .rig import ExpressionRig
 
 CAVITY = (0.20, 0.06, 0.06)
+OPENING_MARGIN = 24
+"""Pixels around the target's mouth and eyes within which closing lips and lids are composited."""
 HEAD_RING_SCALE = 1.3
 """Size of the hair-and-skull ring relative to the face outline (in the canonical head)."""
 TEETH = (0.88, 0.85, 0.78)
@@ -186,16 +188,22 @@ class GeometricRenderer:
         displacement = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
         sample_at = _pixel_centres(size, device, image.dtype) + displacement.permute(0, 2, 3, 1)
         layers = source.layers.expand(batch, -1, -1, -1)
-        warped = F.grid_sample(layers, sample_at, mode="bilinear", padding_mode="border", align_corners=False)
+        frames = F.grid_sample(layers[:, :3], sample_at, mode="bilinear", padding_mode="border", align_corners=False)
         regions = [_OpeningRegion(targets.to(device=device, dtype=image.dtype), size, o) for o in _openings()]
+        # Where a photo opening lands outside the target's openings, lips or lids have closed over it. That can only
+        # happen around the target's mouth and eyes, so the closed layers are warped in that window alone.
+        rows, columns = _window(regions, size, margin=OPENING_MARGIN)
+        closing = F.grid_sample(
+            layers[:, 3:], sample_at[:, rows, columns], mode="bilinear", padding_mode="border", align_corners=False
+        )
         target_open = image.new_zeros(batch, size, size)
         for region in regions:
             region.add_to(target_open)
-        # A photo opening that lands outside the target's openings: lips or lids have closed over it.
-        covered = warped[:, 6:] * (1 - target_open.unsqueeze(1))
-        photo = warped[:, :3]
-        frames = torch.addcmul(photo, covered, warped[:, 3:6] - photo).permute(0, 2, 3, 1)
-        frames = _draw_lip_seam(frames, regions[0], covered[:, 0])
+        covered = image.new_zeros(batch, size, size)
+        covered[:, rows, columns] = closing[:, 3] * (1 - target_open[:, rows, columns])
+        window = frames[:, :, rows, columns]
+        frames[:, :, rows, columns] = torch.addcmul(window, covered[:, None, rows, columns], closing[:, :3] - window)
+        frames = _draw_lip_seam(frames.permute(0, 2, 3, 1), regions[0], covered)
         for region, landmarks in zip(regions[1:], _EYE_LANDMARKS, strict=True):
             frames = _show_eyeball(frames, image, region, source.vertices.to(image) * size, landmarks)
         if self.mouth_interior:
@@ -395,6 +403,15 @@ def _close_openings(image: Tensor, vertices: Tensor) -> tuple[Tensor, Tensor]:
         closed = closed * (1 - mask.unsqueeze(-1)) + filled * mask.unsqueeze(-1)
         openings = torch.maximum(openings, mask)
     return closed, openings
+
+
+def _window(regions: list[_OpeningRegion], size: int, margin: int) -> tuple[slice, slice]:
+    """The rows and columns of the bounding box of all regions, widened by ``margin`` pixels."""
+    top = max(min(region.rows.start for region in regions) - margin, 0)
+    bottom = min(max(region.rows.stop for region in regions) + margin, size)
+    left = max(min(region.columns.start for region in regions) - margin, 0)
+    right = min(max(region.columns.stop for region in regions) + margin, size)
+    return slice(top, bottom), slice(left, right)
 
 
 def _nearest_wide_column(span: Tensor, minimum: float) -> Tensor:
