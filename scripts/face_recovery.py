@@ -35,6 +35,7 @@ def main() -> None:
     print(f"{'jaw':>5} {'blink':>5} {'yaw':>4} {'pitch':>5} | {'mode':<8} {'jaw':>5} {'blinkL':>6} {'blinkR':>6} "
           f"{'yaw':>6} {'pitch':>6}")  # fmt: skip
     worst: dict[str, np.ndarray] = {}
+    total: dict[str, np.ndarray] = {}
     for jaw, blink, yaw, pitch in CASES:
         expression, pose = face.expression.clone(), face.pose.clone()
         expression[unit_index("jawOpen")] = jaw
@@ -49,11 +50,15 @@ def main() -> None:
             angles = np.degrees((got.pose[:2] - face.pose[:2]).numpy())[[1, 0]]
             errors = np.abs([read[0] - jaw, read[1] - blink, read[2] - blink, angles[0] - yaw, angles[1] - pitch])
             worst[mode] = np.maximum(worst.get(mode, errors), errors)
+            total[mode] = total.get(mode, 0) + errors / len(CASES)
             print(f"{jaw:>5.2f} {blink:>5.2f} {yaw:>4} {pitch:>5} | {mode:<8} {read[0]:>5.2f} {read[1]:>6.2f} "
                   f"{read[2]:>6.2f} {angles[0]:>6.1f} {angles[1]:>6.1f}")  # fmt: skip
     for mode, errors in worst.items():
         print(f"worst |error| {mode:<8}: jaw {errors[0]:.2f}, blink {max(errors[1:3]):.2f}, "
               f"yaw {errors[3]:.1f}°, pitch {errors[4]:.1f}°")  # fmt: skip
+        mean = total[mode]
+        print(f"mean  |error| {mode:<8}: jaw {mean[0]:.2f}, blink {mean[1:3].mean():.2f}, "
+              f"yaw {mean[3]:.1f}°, pitch {mean[4]:.1f}°")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Inputs are the 468 mesh landmarks in crop units (x, y right/down in 0..1, z away
 With a known neutral mesh (a video, or another photo of the same subject) the pose is the similarity that best maps
 the neutral's rigid points onto the landmarks, and β minimises Σ_v w_v‖m_v − n_v − Σ_k β_k u_kv‖² + λ‖β‖² with
 0 ≤ β ≤ 1. A single photo has no neutral to compare with, so its head frame comes from the face's own axes and its
-neutral is the photo with the expressions that can be judged on their own undone (open jaw closed, eyes brought to
-a relaxed aperture); every other unit starts at 0 for that identity.
+neutral is the photo with the expressions that can be judged on their own undone (open jaw closed, narrowed eyes
+opened to a relaxed aperture); every other unit starts at 0 for that identity.
 """
 
 from __future__ import annotations
@@ -19,14 +19,18 @@ from torch import Tensor
 
 from . import topology as T
 from .pose import similarity_procrustes, to_camera, transform_to_pose
-from .rig import JAW_GAP, NEUTRAL_EYE_APERTURE, FaceGeometry, build_units, spread_displacement, unit_index
+from .rig import JAW_GAP, RELAXED_EYE_APERTURE, FaceGeometry, build_units, spread_displacement, unit_index
 
 EXPRESSION_PRIOR = 1e-3
 """λ of the small ridge prior that keeps β at 0 when the landmarks do not ask for a unit."""
-OBSERVED_LID_CLOSURE = 0.56
-"""How much of a blink the FaceMesh eyelid landmarks report: on renders of the astronaut with eyeBlink = 1 (lids
-meeting) they still read 44 % of the open lid gap, as FaceMesh does on closed eyes in photos. Fitting divides this
-out so a closed eye reads as eyeBlink ≈ 1 (measured with the blink sweep in tests/test_face_model.py)."""
+OBSERVED_CLOSURE = (0.50, 0.06)
+"""FaceMesh's lid response: a blink b closes the lid gap it reports by 0.50·b + 0.06·b² of the open gap (so a fully
+closed eye still reads 44 % open, as FaceMesh does on closed eyes in photos). Measured with
+``scripts/face_recovery.py``'s blink sweep on renders of the astronaut; fitting inverts it."""
+WIDE_OPENING = 0.45
+"""How much eyeWide = 1 widens the lid gap, as a fraction of the open gap (the unit's definition in ``rig.py``)."""
+EYE_UNITS = ("eyeBlinkLeft", "eyeWideLeft", "eyeBlinkRight", "eyeWideRight")
+"""Units read from each eye's own aperture rather than the mesh-wide least squares."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,12 +78,62 @@ def head_frame(camera: Tensor) -> Tensor:
     return torch.stack([x_axis, y_axis, torch.linalg.cross(x_axis, y_axis)], -1)
 
 
-def observed_units(units: Tensor) -> Tensor:
-    """The units as the landmark detector sees them (blinks read only partly closed), for fitting."""
-    observed = units.clone()
-    for name in ("eyeBlinkLeft", "eyeBlinkRight"):
-        observed[unit_index(name)] *= OBSERVED_LID_CLOSURE
-    return observed
+def eye_apertures(points: Tensor, neutral: Tensor, vertices: np.ndarray | None = None) -> Tensor:
+    """[..., K, ≥2] landmarks → [..., 2] lid gap over eye width of the left and right eye, in the image plane.
+
+    ``vertices`` names the mesh vertex of each row (all 468 when None); lid pairs are the upper-lid vertices and the
+    lower-lid vertex below each on ``neutral``, among the rows present; the gap is measured across the line of the
+    eye corners, so a rolled head reads the same. A ratio of two lengths seen from one view
+    barely changes with the head's pose and averages every lid pair, so a small pose error or one noisy landmark
+    moves it little (unlike the mesh-wide fit, where eye units trade off against brows and squints).
+    """
+    row = {int(v): i for i, v in enumerate(np.arange(T.NUM_VERTICES) if vertices is None else vertices)}
+    g = FaceGeometry(neutral)
+    ratios = []
+    for sign, outer, inner in ((+1, T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT), (-1, T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT)):
+        upper, lower = ([v for v in lid if v in row] for lid in g.eyes[sign])
+        below = torch.cdist(neutral[upper, :1], neutral[lower, :1]).argmin(-1).tolist()
+        top_rows, bottom_rows = [row[v] for v in upper], [row[lower[i]] for i in below]
+        axis = points[..., row[inner], :2] - points[..., row[outer], :2]
+        width = axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        normal = torch.stack([-axis[..., 1], axis[..., 0]], -1) / width
+        lid_vectors = points[..., bottom_rows, :2] - points[..., top_rows, :2]
+        gap = (lid_vectors * normal.unsqueeze(-2)).sum(-1).abs().mean(-1)
+        ratios.append(gap / width.squeeze(-1))
+    return torch.stack(ratios, -1)
+
+
+def eye_coefficients(seen: Tensor, neutral: Tensor) -> Tensor:
+    """Apertures seen [..., 2] and of the neutral in the same view [..., 2] → [..., 4] β of ``EYE_UNITS``.
+
+    A narrower eye is a blink (FaceMesh's response ``OBSERVED_CLOSURE`` inverted), a wider one eyeWide.
+    """
+    openness = seen / neutral.clamp_min(1e-9)
+    closure = (1 - openness).clamp_min(0)
+    linear, quadratic = OBSERVED_CLOSURE
+    blink = (torch.sqrt(linear**2 + 4 * quadratic * closure) - linear) / (2 * quadratic)
+    wide = (openness - 1).clamp_min(0) / WIDE_OPENING
+    left, right = blink.clamp(0, 1).unbind(-1), wide.clamp(0, 1).unbind(-1)
+    return torch.stack([left[0], right[0], left[1], right[1]], -1)
+
+
+def solve_with_eyes(residual: Tensor, units: Tensor, weights: Tensor, eyes: Tensor) -> Tensor:
+    """β [..., U]: the eye units fixed to ``eyes`` [..., 4], the rest by bounded least squares on what they leave.
+
+    The blink's landmark motion is taken as FaceMesh reports it (``OBSERVED_CLOSURE``), so the rest of the face is
+    fitted to what the eye units really explain.
+    """
+    indices = [unit_index(name) for name in EYE_UNITS]
+    linear, quadratic = OBSERVED_CLOSURE
+    seen_amount = eyes.clone()
+    seen_amount[..., 0::2] = linear * eyes[..., 0::2] + quadratic * eyes[..., 0::2] ** 2
+    eye_fields = units[..., indices, :, :]
+    explained = (seen_amount[..., :, None, None] * eye_fields).sum(-3)
+    free = units.clone()
+    free[..., indices, :, :] = 0
+    beta = solve_bounded_least_squares(residual - explained, free, weights)
+    beta[..., indices] = eyes.to(beta)
+    return beta
 
 
 def solve_bounded_least_squares(
@@ -120,21 +174,32 @@ def canonicalize_single(points: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def neutralize(mesh: Tensor) -> Tensor:
-    """The identity's neutral guessed from one canonical mesh: jaw closed, both eyes at a relaxed aperture."""
+    """The identity's neutral guessed from one canonical mesh: jaw closed, lips met, eyes open at least to a relaxed
+    aperture.
+
+    Eyes narrower than ``RELAXED_EYE_APERTURE`` (a blink, a squint) are opened to it along an almond-shaped lid
+    profile; wider eyes are this person's open eyes and stay, so rendering eyeBlink = 0 never has to show more
+    eyeball than the photo holds (one photo cannot tell a half-blink from naturally narrow eyes any better).
+    """
     g = FaceGeometry(mesh)
     units = build_units(mesh)
     gap = float(mesh[T.UPPER_LIP_INNER, 1] - mesh[T.LOWER_LIP_INNER, 1])
     jaw = min(max(gap / (JAW_GAP * g.mouth_width), 0.0), 1.0)
     neutral = mesh - jaw * units[unit_index("jawOpen")]
     neutral = neutral + _lip_closure(neutral, g)
-    for sign in (+1, -1):
+    for sign, outer, inner in ((+1, T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT), (-1, T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT)):
         upper, lower = g.eyes[sign]
-        aperture = g.lid_gap(upper, lower)
-        opening = (NEUTRAL_EYE_APERTURE * g.eye_width - aperture).clamp(min=-aperture.max())
+        along = (mesh[upper, 0] - mesh[outer, 0]) / (mesh[inner, 0] - mesh[outer, 0])
+        profile = torch.sin(torch.pi * along.clamp(0, 1))
+        profile = profile / profile.mean()
+        width = float((mesh[outer] - mesh[inner]).norm())
+        deficit = max(RELAXED_EYE_APERTURE * width - float(g.lid_gap(upper, lower).mean()), 0.0)
         lids = torch.zeros(len(upper) + len(lower), 3, dtype=mesh.dtype)
-        lids[: len(upper), 1] = 0.9 * opening
-        lids[len(upper) :, 1] = -0.1 * opening.mean()
-        neutral = neutral + spread_displacement(mesh, upper + lower, lids, 0.3 * g.eye_width)
+        lids[: len(upper), 1] = 0.9 * deficit * profile
+        lids[len(upper) :, 1] = -0.1 * deficit
+        field = spread_displacement(mesh, upper + lower, lids, 0.3 * g.eye_width)
+        field[upper + lower] = lids  # the lids land on the aperture; the kernel carries the move to the skin
+        neutral = neutral + field
     return neutral
 
 
@@ -162,8 +227,8 @@ def fit_single(points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     cannot express (the neutral stays clean: closed lips, relaxed eyes)."""
     mesh, pose = canonicalize_single(points)
     neutral = neutralize(mesh)
-    units = observed_units(build_units(neutral))
-    beta = solve_bounded_least_squares(mesh - neutral, units, fit_weights(mesh))
+    eyes = eye_coefficients(eye_apertures(mesh, neutral), eye_apertures(neutral, neutral))
+    beta = solve_with_eyes(mesh - neutral, build_units(neutral), fit_weights(mesh), eyes)
     return neutral, beta, pose
 
 
@@ -187,7 +252,8 @@ def fit_to_neutral(
     # Expression in the image plane: what the posed rig predicts for x, y against what was seen (depth is a guess).
     seen = (camera[..., :2] - translation[..., None, :2]) / scale[..., None, None]
     posed_neutral = (neutral[vertices] @ rotation.transpose(-1, -2))[..., :2]
-    units = observed_units(build_units(neutral) if units is None else units).to(points)[:, vertices]
+    units = (build_units(neutral) if units is None else units).to(points)[:, vertices]
     posed_units = (units @ rotation.transpose(-1, -2).unsqueeze(-3))[..., :2]
-    beta = solve_bounded_least_squares(seen - posed_neutral, posed_units, fit_weights(points)[vertices])
+    eyes = eye_coefficients(eye_apertures(seen, neutral, vertices), eye_apertures(posed_neutral, neutral, vertices))
+    beta = solve_with_eyes(seen - posed_neutral, posed_units, fit_weights(points)[vertices], eyes)
     return beta, transform_to_pose(rotation, scale, translation)

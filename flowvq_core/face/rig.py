@@ -32,8 +32,9 @@ NUM_UNITS = len(UNIT_NAMES)
 
 JAW_GAP = 0.7
 """Inner-lip gap at jawOpen = 1, in mouth widths (a wide-open jaw)."""
-NEUTRAL_EYE_APERTURE = 0.3
-"""Lid-to-lid opening of a relaxed open eye, in eye widths (our anthropometric constant for single photos)."""
+RELAXED_EYE_APERTURE = 0.22
+"""Mean lid-to-lid opening of the narrowest eye we take as relaxed and open, in eye widths (single photos: narrower
+eyes count as partly blinked; FaceMesh reads about 0.25–0.33 on open eyes in portraits)."""
 
 
 def unit_index(name: str) -> int:
