@@ -126,7 +126,7 @@ class RenderSource:
 class GeometricRenderer:
     """Warp a source crop to new expression and pose coefficients; CPU or CUDA, batched over frames."""
 
-    def __init__(self, grid_size: int = 64, border_anchors: int = 12, mouth_interior: bool = True, chunk: int = 16):
+    def __init__(self, grid_size: int = 48, border_anchors: int = 12, mouth_interior: bool = True, chunk: int = 16):
         self.grid_size = grid_size
         self.border_anchors = border_anchors
         self.mouth_interior = mouth_interior
@@ -223,7 +223,6 @@ class GeometricRenderer:
         rows, columns = mouth.rows, mouth.columns
         interior = self._interior(mouth.xs, mouth.ys, mouth.vertices, frames.shape[1])
         alpha = (mouth.inside * need.view(-1, 1, 1)).unsqueeze(-1)
-        frames = frames.clone()
         frames[:, rows, columns] = frames[:, rows, columns] * (1 - alpha) + interior * alpha
         return frames
 
@@ -324,7 +323,6 @@ def _draw_lip_seam(frames: Tensor, mouth: _OpeningRegion, covered: Tensor) -> Te
     middle = 0.5 * (mouth.top + mouth.bottom)
     line = torch.exp(-((mouth.ys.view(1, -1, 1) - middle.unsqueeze(1)) / 1.2).pow(2))
     line = line * (1 - gap / 4).clamp(0, 1).unsqueeze(1) * covered[:, mouth.rows, mouth.columns]
-    frames = frames.clone()
     frames[:, mouth.rows, mouth.columns] *= (1 - LIP_SEAM_DARKNESS * line).unsqueeze(-1)
     return frames
 
@@ -363,7 +361,6 @@ def _show_eyeball(
     source = image.permute(2, 0, 1).unsqueeze(0).expand(frames.shape[0], -1, -1, -1)
     eyeball = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
     alpha = eye.open.unsqueeze(-1)
-    frames = frames.clone()
     region = frames[:, eye.rows, eye.columns]
     frames[:, eye.rows, eye.columns] = region * (1 - alpha) + eyeball.permute(0, 2, 3, 1) * alpha
     return frames
