@@ -155,15 +155,29 @@ class GeometricRenderer:
     @torch.no_grad()
     def render(self, source: RenderSource, expression: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
         """β̂ [T, U] and ρ̂ [T, 6] → frames [T, S, S, 3] and face masks [T, S, S] on the source image's device."""
+        return self._render(source, expression, pose, with_masks=True)
+
+    @torch.no_grad()
+    def render_frames(self, source: RenderSource, expression: Tensor, pose: Tensor) -> Tensor:
+        """Frames alone (no face masks to compute): what a video needs."""
+        return self._render(source, expression, pose, with_masks=False)[0]
+
+    def _render(
+        self, source: RenderSource, expression: Tensor, pose: Tensor, *, with_masks: bool
+    ) -> tuple[Tensor, Tensor | None]:
         frames, masks = [], []
         for start in range(0, expression.shape[0], self.chunk):
             chunk = slice(start, start + self.chunk)
-            rendered, mask = self._render_chunk(source, expression[chunk], pose[chunk])
+            rendered, mask = self._render_chunk(source, expression[chunk], pose[chunk], with_masks)
             frames.append(rendered)
             masks.append(mask)
-        return torch.cat(frames), torch.cat(masks)
+        if len(frames) == 1:
+            return frames[0], masks[0]
+        return torch.cat(frames), torch.cat(masks) if with_masks else None
 
-    def _render_chunk(self, source: RenderSource, expression: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
+    def _render_chunk(
+        self, source: RenderSource, expression: Tensor, pose: Tensor, with_masks: bool = True
+    ) -> tuple[Tensor, Tensor | None]:
         image = source.image
         device, size = image.device, image.shape[0]
         batch = expression.shape[0]
@@ -208,6 +222,8 @@ class GeometricRenderer:
             frames = _show_eyeball(frames, image, region, source.vertices.to(image) * size, landmarks)
         if self.mouth_interior:
             frames = self._paint_mouth(frames, source, regions[0])
+        if not with_masks:
+            return frames, None
         oval = targets[:, T.face_topology().loops["face_oval"]].to(device=device, dtype=image.dtype)
         coarse_mask = polygon_mask(
             oval, cells.to(device=device, dtype=image.dtype), cells.to(device=device, dtype=image.dtype)
