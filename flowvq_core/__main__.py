@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .config import PRESETS
+
 
 def _bench(args: argparse.Namespace) -> int:
     import torch
@@ -15,6 +17,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]
+    if args.target == "demo":
+        return _bench_demo(args, devices)
     if args.target == "face":
         from .bench import bench_face, format_face_results
 
@@ -33,6 +37,147 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             handle.write(results_json(results))
+    return 0
+
+
+DEMO_TEXT = (
+    "Hello! I am a talking portrait. I was made from one photo and one sentence of speech, "
+    "and every seed gives me a new way of saying it."
+)
+USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError)
+"""Errors that are the input's fault (bad file, no face, unknown emotion, espeak-ng missing): one line, no trace."""
+
+
+class _Progress:
+    """A tqdm bar over frames (three passes: expression, pose, rendering), silent when ``quiet``."""
+
+    def __init__(self, quiet: bool, description: str):
+        self.bar = None
+        self.quiet = quiet
+        self.description = description
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.description, unit="step", leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _make_video(args: argparse.Namespace, image, audio, output: str) -> int:
+    import time
+
+    import torch
+
+    from .generator import CoefficientGenerator
+    from .pipeline import TalkingFacePipeline, resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    generator = CoefficientGenerator.load(args.generator, device=device) if args.generator else None
+    pipeline = TalkingFacePipeline(generator, device=device, crop_size=args.size)
+    progress = _Progress(args.quiet, "generating")
+    start = time.perf_counter()
+    try:
+        summary = pipeline.write_video(
+            output,
+            image,
+            audio,
+            emotion=args.emotion,
+            strength=args.strength,
+            reference=getattr(args, "reference", None),
+            seed=args.seed,
+            fps=args.fps,
+            full_frame=args.full_frame,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - start
+    if getattr(args, "coefficients", None):
+        summary.coefficients.save(args.coefficients)
+    print(
+        f"wrote {summary.path} ({summary.frames} frames at {summary.fps:g} fps, {summary.duration:.2f} s of speech) "
+        f"in {elapsed:.1f} s ({elapsed / summary.duration:.2f} s per second of speech)"
+    )
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .face.images import load_image
+
+    if not Path(args.image).is_file():
+        raise FileNotFoundError(f"image {args.image}: no such file")
+    return _make_video(args, load_image(args.image), args.audio, args.output)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from skimage import data
+
+    from .data.espeak import speak
+
+    speech = speak(args.text)
+    return _make_video(args, data.astronaut(), (speech.waveform, speech.sample_rate), args.output)
+
+
+def _bench_demo(args: argparse.Namespace, devices: list[str]) -> int:
+    import json
+    import os
+    import tempfile
+
+    from .bench import bench_demo, format_demo_result, speech_like_audio
+
+    if args.seconds:
+        speech = (speech_like_audio(args.seconds), 16000)
+        print(f"speech: {args.seconds:g} s of speech-like noise")
+    else:
+        from .data.espeak import speak
+
+        spoken = speak(DEMO_TEXT)
+        speech = (spoken.waveform, spoken.sample_rate)
+        print(f"speech: the demo sentence, espeak-ng ({len(spoken.waveform) / spoken.sample_rate:.2f} s)")
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        for device in devices:
+            results.append(bench_demo(speech, os.path.join(folder, "bench.mp4"), device=device))
+            print(format_demo_result(results[-1]))
+    if args.json:
+        rows = [{**vars(r), "seconds_per_speech_second": r.seconds_per_speech_second} for r in results]
+        with open(args.json, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(rows, indent=1))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from .evaluation import evaluate, format_table
+    from .generator import CoefficientGenerator
+    from .pipeline import load_default_generator
+
+    generator = CoefficientGenerator.load(args.generator) if args.generator else load_default_generator()
+    rows = evaluate(
+        generator,
+        clips=args.clips,
+        seeds=args.seeds,
+        classifier_clips=args.classifier_clips,
+        videos=tuple(args.video),
+        progress=None if args.quiet else lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps([dataclasses.asdict(row) for row in rows], indent=1) + "\n")
     return 0
 
 
@@ -64,25 +209,96 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed and memory", description="Speed and memory benchmarks.")
     bench.add_argument(
         "target",
-        choices=["flows", "face"],
-        help="flows: generate expression + pose coefficients; face: extraction and geometric rendering",
+        choices=["flows", "face", "demo"],
+        help="flows: generate expression + pose coefficients; face: extraction and geometric rendering; "
+        "demo: end to end (extract, generate, render 512 px, encode MP4) per second of speech",
     )
     bench.add_argument("--size", type=int, default=512, help="face: crop size in pixels (default: 512)")
-    bench.add_argument("--preset", default="paper", choices=["paper", "tiny"], help="model size (default: paper)")
+    bench.add_argument("--preset", default="paper", choices=list(PRESETS), help="model size (default: paper)")
     bench.add_argument("--frames", type=int, default=250, help="frames to generate (default: 250 = 10 s at 25 fps)")
     bench.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default: 1 8)")
     bench.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: CPU, and CUDA when present)")
     bench.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench.add_argument(
+        "--seconds", type=float, default=0, help="demo: speech-like audio of this length instead of the demo sentence"
+    )
     bench.set_defaults(run=_bench)
+
+    generate = commands.add_parser(
+        "generate",
+        help="portrait + speech → talking-head MP4",
+        description="Animate a portrait with a speech clip and write an H.264 + AAC MP4 as long as the audio.",
+    )
+    generate.add_argument("--image", required=True, help="the portrait (PNG, JPEG, …; the largest face is used)")
+    generate.add_argument("--audio", required=True, help="the speech (WAV, MP3, FLAC, M4A, …)")
+    _video_options(generate, default_output=None)
+    generate.add_argument(
+        "--reference", help="emotion transfer: a video whose facial expression style is copied (replaces --emotion)"
+    )
+    generate.add_argument("--coefficients", metavar="FILE", help="also save the coefficients (.safetensors or .json)")
+    generate.set_defaults(run=_generate)
+
+    demo = commands.add_parser(
+        "demo",
+        help="no arguments: the astronaut portrait says a sentence (espeak-ng) → demo.mp4",
+        description="Offline demo: skimage's astronaut portrait speaks a sentence synthesised by espeak-ng.",
+    )
+    demo.add_argument("--text", default=DEMO_TEXT, help="what the portrait says")
+    _video_options(demo, default_output="demo.mp4")
+    demo.set_defaults(run=_demo)
+
+    evaluation = commands.add_parser(
+        "eval",
+        help="measure lip-sync, blinks, emotion, head motion and seed diversity",
+        description="Evaluate a generator on held-out synthetic clips (needs espeak-ng) and on real videos.",
+    )
+    evaluation.add_argument("--generator", metavar="FILE", help="a generator checkpoint (default: the bundled one)")
+    evaluation.add_argument(
+        "--clips", type=int, default=18, help="held-out synthetic clips (default: 18, 2 per emotion)"
+    )
+    evaluation.add_argument("--seeds", type=int, default=3, help="seeds per clip (default: 3)")
+    evaluation.add_argument("--classifier-clips", type=int, default=180, help="corpus clips for the emotion classifier")
+    evaluation.add_argument("--video", action="append", default=[], help="a real talking video to measure (repeatable)")
+    evaluation.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    evaluation.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    evaluation.set_defaults(run=_eval)
 
     info = commands.add_parser("info", help="versions, devices, emotions and model sizes")
     info.set_defaults(run=_info)
     return parser
 
 
+def _video_options(parser: argparse.ArgumentParser, default_output: str | None) -> None:
+    from .emotions import EMOTIONS
+    from .generator import MAX_STRENGTH
+
+    if default_output is None:
+        parser.add_argument("-o", "--output", required=True, help="the MP4 to write")
+    else:
+        parser.add_argument("-o", "--output", default=default_output, help=f"the MP4 (default: {default_output})")
+    parser.add_argument("--emotion", default="neutral", help=f"one of: {', '.join(EMOTIONS)} (default: neutral)")
+    parser.add_argument(
+        "--strength", type=float, default=1.0, help=f"emotion strength, 0 (neutral talking) to {MAX_STRENGTH:g}"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed: each gives other blinks and head motion")
+    parser.add_argument("--fps", type=float, default=25.0, help="video frame rate (default: 25)")
+    parser.add_argument("--size", type=int, default=512, help="face crop size in pixels (default: 512)")
+    parser.add_argument("--full-frame", action="store_true", help="paste the face back into the full photo")
+    parser.add_argument("--generator", metavar="FILE", help="a generator checkpoint (default: the bundled one)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("generate", "demo", "eval"):
+        try:
+            return args.run(args)
+        except USER_ERRORS as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     return args.run(args)
 
 

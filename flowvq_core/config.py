@@ -1,4 +1,4 @@
-"""Dataclass configs with two presets, ``paper`` and ``tiny`` (DESIGN §7).
+"""Dataclass configs with presets: ``paper`` (the paper's sizes), ``small`` (the bundled default), ``tiny`` (tests).
 
 Every network takes its sizes from these; a checkpoint stores its config as JSON in the file's metadata so it can
 be rebuilt without guessing.
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from .emotions import NUM_EMOTIONS
 
-PRESETS = ("paper", "tiny")
+PRESETS = ("paper", "small", "tiny")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,16 @@ class FlowConfig:
 def _flow_sizes(preset: str) -> FlowConfig:
     if preset == "paper":
         return FlowConfig()
+    if preset == "small":  # the bundled default: fast enough for real time on a 2-core CPU
+        return FlowConfig(
+            num_steps=4,
+            hidden=64,
+            heads=4,
+            context_layers=1,
+            coupling_layers=1,
+            audio_channels=(16, 32, 64, 64),
+            audio_dim=64,
+        )
     if preset == "tiny":
         return FlowConfig(
             num_steps=3,

@@ -18,6 +18,8 @@ EMOTIONS: tuple[str, ...] = (
     "talking",
 )
 NUM_EMOTIONS = len(EMOTIONS)
+NEUTRAL_ID = EMOTIONS.index("neutral")
+"""The class that emotion strength 0 falls back to: calm speech."""
 
 
 def emotion_id(emotion: str | int) -> int:

@@ -16,7 +16,7 @@ from .audio import AudioFeatures
 from .checkpoint import CheckpointError, load_module_state, read_checkpoint, save_checkpoint
 from .coefficients import CoefficientSequence
 from .config import GeneratorConfig
-from .emotions import emotion_id
+from .emotions import NEUTRAL_ID, emotion_id
 from .flows import ExpFlow, ManifoldProjection, PoseFlow
 from .flows.coefficient_flow import ProgressCallback
 
@@ -24,6 +24,17 @@ GENERATOR_KIND = "flowvq-coefficient-generator"
 _PROJECTION_KEY = "flowvq.projection"
 POSE_SEED_OFFSET = 1_000_003
 """The pose flow draws from seed + this, so expression settings never shift the head motion of a seed."""
+
+
+MAX_STRENGTH = 2.0
+
+
+def check_strength(strength: float) -> None:
+    """A clear error for an emotion strength outside 0..MAX_STRENGTH."""
+    if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0 <= strength <= MAX_STRENGTH:
+        raise ValueError(
+            f"strength must be a number from 0 (neutral talking) to {MAX_STRENGTH:g} (exaggerated), got {strength!r}"
+        )
 
 
 class CoefficientGenerator(nn.Module):
@@ -58,6 +69,7 @@ class CoefficientGenerator(nn.Module):
         temperature: float = 1.0,
         pose_temperature: float = 1.0,
         expression_latent: Tensor | None = None,
+        strength: float = 1.0,
         use_projection: bool = True,
         progress: ProgressCallback | None = None,
     ) -> CoefficientSequence:
@@ -65,8 +77,12 @@ class CoefficientGenerator(nn.Module):
 
         ``expression_latent`` [B, T, D] (from ``ExpFlow.encode_reference``) replaces sampling for emotion transfer.
         Manifold projection applies to sampled latents when a bank is present and ``use_projection``.
+        ``strength`` (0..2) scales the emotion: the same latent noise is decoded once under ``emotion`` and once
+        moved to the neutral class, and the expressions are mixed as neutral + strength · (emotional − neutral);
+        0 is neutral talking, 1 the emotion as learnt, above 1 exaggerated.
         """
         label = emotion_id(emotion)
+        check_strength(strength)
         windows = audio.windows.to(self.device)
         frames = windows.shape[0]
         total = 2 * frames
@@ -79,17 +95,34 @@ class CoefficientGenerator(nn.Module):
             if progress is not None:
                 progress(frames + done, total)
 
+        projection = self.projection if use_projection else None
+        if expression_latent is None:
+            expression_latent = self.expression.sample_latent(
+                frames,
+                label,
+                num_samples=num_samples,
+                temperature=temperature,
+                generator=torch.Generator().manual_seed(seed),
+            )
+            labels = torch.full(expression_latent.shape[:1], label, dtype=torch.long)
+            if projection is not None:
+                expression_latent = self._project(expression_latent, labels, projection)
+        latent = expression_latent.to(self.device)
+        batch = latent.shape[0]
+        labels = torch.full((batch,), label, dtype=torch.long, device=self.device)
+        if strength != 1.0 and label != NEUTRAL_ID:
+            neutral = self._to_class(latent, label, NEUTRAL_ID)
+            if projection is not None:
+                neutral = self._project(neutral, torch.full((batch,), NEUTRAL_ID), projection)
+            latent = torch.cat([neutral.to(latent), latent])
+            labels = torch.cat([torch.full_like(labels, NEUTRAL_ID), labels])
         expression = self.expression.generate(
-            windows,
-            source_expression,
-            label,
-            latent=expression_latent,
-            num_samples=num_samples,
-            temperature=temperature,
-            generator=torch.Generator().manual_seed(seed),
-            projection=self.projection if use_projection else None,
-            progress=expression_progress,
+            windows, source_expression, labels, latent=latent, progress=expression_progress
         )
+        if expression.shape[0] > batch:
+            calm, emotional = expression.split(batch)
+            expression = calm + strength * (emotional - calm)
+        expression = expression.clamp(0, 1)  # the rig's units are defined on 0..1
         pose = self.pose.generate(
             windows,
             source_pose,
@@ -99,6 +132,18 @@ class CoefficientGenerator(nn.Module):
             progress=pose_progress,
         )
         return CoefficientSequence(expression=expression, pose=pose, fps=audio.fps)
+
+    def _to_class(self, latent: Tensor, source: int, target: int) -> Tensor:
+        """The same latent noise around another class's mean (StandardGaussian latents have no means: unchanged)."""
+        means = getattr(self.expression.latent, "means", None)
+        if means is None:
+            return latent
+        return latent - means[source].to(latent) + means[target].to(latent)
+
+    def _project(self, latent: Tensor, labels: Tensor, projection: ManifoldProjection) -> Tensor:
+        frames = latent.shape[1]
+        flat = projection.project(latent.flatten(0, 1), labels.to(latent.device).repeat_interleave(frames))
+        return flat.view_as(latent)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write weights, config, face-model id and the projection bank to one safetensors file."""

@@ -16,6 +16,9 @@ from torch import Tensor, nn
 
 from ..emotions import EMOTIONS
 
+QUERY_CHUNK = 1024
+"""Latents projected per distance computation, so a long speech needs no [T, bank] matrix."""
+
 
 class ManifoldProjection(nn.Module):
     def __init__(self, bank: Tensor, labels: Tensor, neighbours: int = 10, ridge: float = 1e-3):
@@ -53,7 +56,10 @@ class ManifoldProjection(nn.Module):
                     f"the manifold-projection bank has no frames of emotion '{EMOTIONS[label]}'; "
                     "turn manifold projection off or rebuild the bank with that emotion"
                 )
-            projected[rows.to(flat.device)] = self._project_class(flat[rows.to(flat.device)], candidates)
+            queries = flat[rows.to(flat.device)]
+            projected[rows.to(flat.device)] = torch.cat(
+                [self._project_class(chunk, candidates) for chunk in queries.split(QUERY_CHUNK)]
+            )
         return projected.view_as(z)
 
     @classmethod

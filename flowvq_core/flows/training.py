@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,10 +27,12 @@ def train_flow(
     warmup_steps: int = 50,
     max_grad_norm: float = 1.0,
     progress: Callable[[int, int], None] | None = None,
+    deadline: float | None = None,
 ) -> TrainingLog:
     """Adam with linear warm-up and gradient clipping on ``flow.loss``; ``next_batch(step)`` supplies the data.
 
-    The first batch also performs the actnorm data-dependent initialisation.
+    The first batch also performs the actnorm data-dependent initialisation. With ``deadline`` (a
+    ``time.monotonic()`` value) training stops early at the first step that ends after it.
     """
     flow.train()
     optimizer = torch.optim.Adam(flow.parameters(), lr=learning_rate)
@@ -46,5 +49,7 @@ def train_flow(
         log.consistency.append(loss.consistency.item())
         if progress is not None:
             progress(step + 1, steps)
+        if deadline is not None and time.monotonic() > deadline:
+            break
     flow.eval()
     return log
