@@ -144,6 +144,30 @@ def frame_count(num_samples: int, sample_rate: int, fps: float) -> int:
     return math.floor(num_samples * fps / sample_rate + 0.5)
 
 
+ENERGY_RANGE_DB = 50.0
+"""Speech energy maps [peak − this, peak] dB to [0, 1]."""
+
+
+def speech_energy(waveform: np.ndarray, sample_rate: int, num_frames: int, fps: float) -> np.ndarray:
+    """[num_frames] RMS energy in dB per frame window, normalised to [0, 1] (1 = the loudest frame).
+
+    Frame t's window is centred at ``(t + 0.5) / fps`` and lasts one frame (at least 30 ms).
+    """
+    energy = np.zeros(num_frames)
+    if num_frames == 0 or len(waveform) == 0:
+        return energy
+    squared = np.concatenate([[0.0], np.cumsum(np.asarray(waveform, dtype=np.float64) ** 2)])
+    half = 0.5 * max(1.0 / fps, 0.03) * sample_rate
+    centres = (np.arange(num_frames) + 0.5) / fps * sample_rate
+    starts = np.clip(np.round(centres - half).astype(int), 0, len(waveform))
+    ends = np.clip(np.round(centres + half).astype(int), 0, len(waveform))
+    mean_square = (squared[ends] - squared[starts]) / np.maximum(ends - starts, 1)
+    decibels = 10.0 * np.log10(mean_square + 1e-12)
+    if mean_square.max() <= 0.0:
+        return energy
+    return np.clip((decibels - decibels.max()) / ENERGY_RANGE_DB + 1.0, 0.0, 1.0)
+
+
 def mel_windows(mel: torch.Tensor, num_frames: int, fps: float, config: AudioConfig = _DEFAULT_CONFIG) -> torch.Tensor:
     """Cut ``[n_mels, M]`` into ``[num_frames, n_mels, window_frames]``, the window of frame t centred at its mid time.
 
