@@ -19,7 +19,10 @@ from .attention import TransformerBlock
 SILENCE_LEVEL = -AudioConfig().max_abs_value
 """What a log-mel window of silence holds everywhere (the floor of the normalised range)."""
 AUDIO_CHUNK_FRAMES = 64
-"""Frames per audio-encoder call, so long speech does not grow the conv activations."""
+"""Frames per audio-encoder call on the CPU, so long speech does not grow the conv activations (and small calls
+stay in cache: one call over a training batch is twice as slow there)."""
+AUDIO_CHUNK_FRAMES_CUDA = 8192
+"""On a GPU many small convolutions cost ~10× more than one large call (measured in training on an H100)."""
 
 
 @dataclass
@@ -96,7 +99,8 @@ class ContextEncoder(nn.Module):
         batch, frames = windows.shape[:2]
         radius = self.config.audio_radius
         flat = torch.cat([windows.flatten(0, 1), self.silence(1).to(windows.dtype)])
-        embeddings = torch.cat([self.audio_encoder(chunk) for chunk in flat.split(AUDIO_CHUNK_FRAMES)])
+        chunk = AUDIO_CHUNK_FRAMES_CUDA if flat.is_cuda else AUDIO_CHUNK_FRAMES
+        embeddings = torch.cat([self.audio_encoder(part) for part in flat.split(chunk)])
         silence = embeddings[-1:].expand(radius, -1).unsqueeze(0).expand(batch, -1, -1)
         embeddings = torch.cat([silence, embeddings[:-1].view(batch, frames, -1), silence], dim=1)
         return embeddings.unfold(1, 2 * radius + 1, 1).transpose(2, 3)
