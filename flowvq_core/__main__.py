@@ -111,13 +111,7 @@ def _make_video(args: argparse.Namespace, image, audio, output: str) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .face.images import load_image
-
-    if not Path(args.image).is_file():
-        raise FileNotFoundError(f"image {args.image}: no such file")
-    return _make_video(args, load_image(args.image), args.audio, args.output)
+    return _make_video(args, args.image, args.audio, args.output)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -172,6 +166,8 @@ def _eval(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         classifier_clips=args.classifier_clips,
         videos=tuple(args.video),
+        use_projection=False if args.no_projection else None,
+        temperature=args.temperature,
         progress=None if args.quiet else lambda message: print(message, file=sys.stderr, flush=True),
     )
     print(format_table(rows))
@@ -261,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--classifier-clips", type=int, default=180, help="corpus clips for the emotion classifier")
     evaluation.add_argument("--video", action="append", default=[], help="a real talking video to measure (repeatable)")
     evaluation.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    evaluation.add_argument("--no-projection", action="store_true", help="sample without manifold projection")
+    evaluation.add_argument("--temperature", type=float, help="latent temperature (default: the model's)")
     evaluation.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     evaluation.set_defaults(run=_eval)
 

@@ -197,3 +197,78 @@ def format_face_results(results: list[FaceBenchResult]) -> str:
     rows = [f"{'stage':<16} {'size':>5} {'items':>6} {'seconds':>8} {'per second':>11}"]
     rows += [f"{r.stage:<16} {r.size:>5} {r.items:>6} {r.seconds:>8.2f} {r.per_second:>11.1f}" for r in results]
     return "\n".join(rows)
+
+
+@dataclass
+class DemoBenchResult:
+    """End to end on one portrait and one speech clip: seconds of compute per stage."""
+
+    device: str
+    speech_seconds: float
+    frames: int
+    stages: dict[str, float]
+    peak_memory_mb: float
+
+    @property
+    def total(self) -> float:
+        return sum(self.stages.values())
+
+    @property
+    def seconds_per_speech_second(self) -> float:
+        return self.total / self.speech_seconds
+
+
+def bench_demo(speech: tuple[np.ndarray, int], output: str, device: str = "cpu") -> DemoBenchResult:
+    """Extraction, generation, rendering at 512 px and MP4 encoding of the astronaut saying ``speech``.
+
+    Rendering and encoding interleave chunk by chunk (as in ``generate``); the time spent producing each chunk is
+    rendering, the rest of the writing is encoding.
+    """
+    from skimage import data
+
+    from .pipeline import TalkingFacePipeline
+    from .video import write_mp4
+
+    torch_device = torch.device(device)
+    pipeline = TalkingFacePipeline(device=torch_device)
+    portrait_image = data.astronaut()
+    stages: dict[str, float] = {}
+    with MemoryPeak(torch_device) as memory:
+        start = time.perf_counter()
+        portrait = pipeline.prepare(portrait_image)
+        stages["extract + prepare"] = time.perf_counter() - start
+        start = time.perf_counter()
+        features = pipeline.audio(speech)
+        stages["audio features"] = time.perf_counter() - start
+        start = time.perf_counter()
+        coefficients = pipeline.coefficients(portrait, features, emotion="happy", seed=0)
+        stages["generate (flows)"] = time.perf_counter() - start
+        chunks = pipeline.render(portrait, coefficients)
+        rendering = 0.0
+
+        def timed_chunks():
+            nonlocal rendering
+            while True:
+                begin = time.perf_counter()
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                if torch_device.type == "cuda":
+                    torch.cuda.synchronize(torch_device)
+                rendering += time.perf_counter() - begin
+                yield chunk
+
+        start = time.perf_counter()
+        frames = write_mp4(output, timed_chunks(), features.fps, features.waveform, features.sample_rate)
+        stages["render 512 px"] = rendering
+        stages["encode MP4"] = time.perf_counter() - start - rendering
+    return DemoBenchResult(device_name(torch_device), features.duration, frames, stages, memory.peak)
+
+
+def format_demo_result(result: DemoBenchResult) -> str:
+    rows = [f"{result.device}: {result.speech_seconds:.2f} s of speech, {result.frames} frames at 512 px"]
+    rows += [f"  {stage:<18} {seconds:>7.2f} s" for stage, seconds in result.stages.items()]
+    per_second = result.seconds_per_speech_second
+    rows.append(f"  {'total':<18} {result.total:>7.2f} s = {per_second:.2f} s per second of speech")
+    rows.append(f"  peak memory {result.peak_memory_mb:.0f} MB")
+    return "\n".join(rows)

@@ -6,8 +6,10 @@ expression and pose sequences, and that saves to and loads from one safetensors 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +24,17 @@ from .flows.coefficient_flow import ProgressCallback
 
 GENERATOR_KIND = "flowvq-coefficient-generator"
 _PROJECTION_KEY = "flowvq.projection"
+_SAMPLING_KEY = "flowvq.sampling"
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """How a trained generator samples best when the caller does not say (stored in its checkpoint)."""
+
+    temperature: float = 1.0
+    use_projection: bool = True
+
+
 POSE_SEED_OFFSET = 1_000_003
 """The pose flow draws from seed + this, so expression settings never shift the head motion of a seed."""
 
@@ -44,8 +57,10 @@ class CoefficientGenerator(nn.Module):
         *,
         face_model_id: str,
         projection: ManifoldProjection | None = None,
+        sampling: SamplingDefaults | None = None,
     ):
         super().__init__()
+        self.sampling = sampling or SamplingDefaults()
         self.config = config or GeneratorConfig()
         self.face_model_id = face_model_id
         self.expression = ExpFlow(self.config.expression, self.config.audio)
@@ -56,7 +71,6 @@ class CoefficientGenerator(nn.Module):
     def device(self) -> torch.device:
         return self.expression.context_encoder.positions.device
 
-    @torch.no_grad()
     def generate(
         self,
         audio: AudioFeatures,
@@ -66,23 +80,48 @@ class CoefficientGenerator(nn.Module):
         *,
         num_samples: int = 1,
         seed: int = 0,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         pose_temperature: float = 1.0,
         expression_latent: Tensor | None = None,
         strength: float = 1.0,
-        use_projection: bool = True,
+        use_projection: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> CoefficientSequence:
         """β̂ and ρ̂ for every video frame of ``audio``, ``num_samples`` different sequences per call.
 
         ``expression_latent`` [B, T, D] (from ``ExpFlow.encode_reference``) replaces sampling for emotion transfer.
         Manifold projection applies to sampled latents when a bank is present and ``use_projection``.
+        ``temperature`` and ``use_projection`` default to the checkpoint's :class:`SamplingDefaults`.
         ``strength`` (0..2) scales the emotion: the same latent noise is decoded once under ``emotion`` and once
         moved to the neutral class, and the expressions are mixed as neutral + strength · (emotional − neutral);
         0 is neutral talking, 1 the emotion as learnt, above 1 exaggerated.
         """
         label = emotion_id(emotion)
         check_strength(strength)
+        # Inference mode halves the per-frame overhead of the autoregressive loop; the results are cloned outside
+        # it so callers may edit them in place.
+        with torch.inference_mode():
+            expression, pose = self._generate(
+                audio, source_expression, source_pose, label, num_samples, seed, temperature, pose_temperature,
+                expression_latent, strength, use_projection, progress,
+            )  # fmt: skip
+        return CoefficientSequence(expression=expression.clone(), pose=pose.clone(), fps=audio.fps)
+
+    def _generate(
+        self,
+        audio: AudioFeatures,
+        source_expression: Tensor,
+        source_pose: Tensor,
+        label: int,
+        num_samples: int,
+        seed: int,
+        temperature: float | None,
+        pose_temperature: float,
+        expression_latent: Tensor | None,
+        strength: float,
+        use_projection: bool | None,
+        progress: ProgressCallback | None,
+    ) -> tuple[Tensor, Tensor]:
         windows = audio.windows.to(self.device)
         frames = windows.shape[0]
         total = 2 * frames
@@ -95,6 +134,8 @@ class CoefficientGenerator(nn.Module):
             if progress is not None:
                 progress(frames + done, total)
 
+        temperature = self.sampling.temperature if temperature is None else temperature
+        use_projection = self.sampling.use_projection if use_projection is None else use_projection
         projection = self.projection if use_projection else None
         if expression_latent is None:
             expression_latent = self.expression.sample_latent(
@@ -131,7 +172,7 @@ class CoefficientGenerator(nn.Module):
             generator=torch.Generator().manual_seed(seed + POSE_SEED_OFFSET),
             progress=pose_progress,
         )
-        return CoefficientSequence(expression=expression, pose=pose, fps=audio.fps)
+        return expression, pose
 
     def _to_class(self, latent: Tensor, source: int, target: int) -> Tensor:
         """The same latent noise around another class's mean (StandardGaussian latents have no means: unchanged)."""
@@ -147,7 +188,7 @@ class CoefficientGenerator(nn.Module):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write weights, config, face-model id and the projection bank to one safetensors file."""
-        extra = {}
+        extra = {_SAMPLING_KEY: json.dumps(dataclasses.asdict(self.sampling))}
         if self.projection is not None:
             extra[_PROJECTION_KEY] = json.dumps(
                 {"neighbours": self.projection.neighbours, "ridge": self.projection.ridge}
@@ -182,10 +223,17 @@ class CoefficientGenerator(nn.Module):
             config = GeneratorConfig.from_json(checkpoint.config_json)
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{path}: its config cannot be read ({error}); save the generator again") from error
+        sampling = None
+        if _SAMPLING_KEY in checkpoint.metadata:
+            try:
+                sampling = SamplingDefaults(**json.loads(checkpoint.metadata[_SAMPLING_KEY]))
+            except (TypeError, ValueError) as error:
+                raise CheckpointError(f"{path}: its sampling settings cannot be read ({error})") from error
         generator = cls(
             config,
             face_model_id=checkpoint.face_model_id,
             projection=projection,
+            sampling=sampling,
         )
         load_module_state(generator, checkpoint.tensors, source=str(path))
         return generator.to(device).eval()

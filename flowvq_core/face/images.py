@@ -7,6 +7,7 @@ what to do, what cannot hold a detectable face (wrong shape, NaN, tiny, blank).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -116,3 +117,18 @@ def _channels_to_rgb(array: np.ndarray) -> np.ndarray:
         blended = array[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         return np.rint(blended).astype(np.uint8)
     return array
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file (PNG, JPEG, WebP, …) as RGB uint8, upright by its EXIF orientation, with clear errors."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image {path}: no such file")
+    try:
+        with Image.open(path) as opened:
+            upright = ImageOps.exif_transpose(opened)
+            return to_rgb_uint8(np.array(upright.convert("RGBA" if "A" in upright.getbands() else "RGB")),
+                                name=f"image {path}")  # fmt: skip
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"image {path}: not a readable image ({error}); use PNG or JPEG") from error

@@ -126,7 +126,7 @@ class RenderSource:
 class GeometricRenderer:
     """Warp a source crop to new expression and pose coefficients; CPU or CUDA, batched over frames."""
 
-    def __init__(self, grid_size: int = 48, border_anchors: int = 12, mouth_interior: bool = True, chunk: int = 16):
+    def __init__(self, grid_size: int = 32, border_anchors: int = 12, mouth_interior: bool = True, chunk: int = 16):
         self.grid_size = grid_size
         self.border_anchors = border_anchors
         self.mouth_interior = mouth_interior

@@ -1,0 +1,274 @@
+"""The one path from portrait + speech to a talking-head video, shared by the command line and the ComfyUI nodes.
+
+image → ``extract`` (neutral mesh, β₀, ρ₀, crop) → ``CoefficientGenerator`` (ExpFlow + PoseFlow over the audio)
+→ ``GeometricRenderer`` (frames, chunk by chunk) → optional paste-back into the full photo → frames + audio + fps.
+Rendering streams in chunks, so a long speech needs no more memory than a short one beyond the frames it returns
+(and none at all when :meth:`TalkingFacePipeline.stream` feeds an encoder).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .audio import AudioFeatures, AudioSource, audio_features, log_mel, mel_windows, prepare_waveform
+from .coefficients import CoefficientSequence
+from .emotions import emotion_id
+from .face import FittedFace, GeometricRenderer, extract, extract_video
+from .face.crop import paste_back
+from .face.images import load_image, to_rgb_uint8
+from .face.renderer import RenderSource
+from .flows import extend_latent
+from .generator import CoefficientGenerator, check_strength
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+DEFAULT_GENERATOR = PRETRAINED_DIR / "flowvq_small_synthetic.safetensors"
+"""The bundled generator (ExpFlow + PoseFlow trained on the synthetic corpus; model card beside it)."""
+RENDER_CHUNK = 16
+
+Progress = Callable[[int, int], None]
+"""progress(done, total) over generation (two flows) and rendering."""
+
+
+@dataclass
+class Portrait:
+    """A photo made ready to animate: the fitted face, the renderer's source, and the photo for paste-back."""
+
+    image: Tensor
+    """[H, W, 3] float 0..1, the full photo."""
+    face: FittedFace
+    source: RenderSource
+
+
+@dataclass
+class TalkingFace:
+    """What the pipeline returns: frames, the driving audio and the coefficients that made the frames."""
+
+    frames: Tensor
+    """[T, H, W, 3] float32 0..1 (the face crop, or the full photo with ``full_frame``)."""
+    waveform: Tensor
+    """[S] float32 mono at ``sample_rate``; exactly as long as the T frames at ``fps`` (to half a frame)."""
+    sample_rate: int
+    fps: float
+    coefficients: CoefficientSequence
+
+
+@dataclass
+class VideoSummary:
+    """What :meth:`TalkingFacePipeline.write_video` wrote."""
+
+    path: Path
+    frames: int
+    fps: float
+    duration: float
+    """Seconds of speech (the video lasts frames / fps, within half a frame of it)."""
+    coefficients: CoefficientSequence
+
+
+def load_default_generator(device: str | torch.device = "cpu") -> CoefficientGenerator:
+    """The bundled generator, with a clear message if the file is missing from this checkout."""
+    if not DEFAULT_GENERATOR.is_file():
+        raise FileNotFoundError(
+            f"the bundled generator {DEFAULT_GENERATOR} is missing; reinstall the package or rebuild it with "
+            "`python scripts/build_default_model.py` (see flowvq_core/pretrained/README.md)"
+        )
+    return CoefficientGenerator.load(DEFAULT_GENERATOR, device=device)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """ "auto"/None → CUDA when present, else CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class TalkingFacePipeline:
+    """Portrait + speech + emotion (or an emotion reference) + seed → talking-head frames.
+
+    ``generator`` defaults to the bundled one; ``renderer`` to the geometric renderer. ``crop_size`` is the face
+    crop's side in pixels; ``landmark_backend`` the face tracker (``"mediapipe"`` or ``"face_alignment"``).
+    """
+
+    def __init__(
+        self,
+        generator: CoefficientGenerator | None = None,
+        renderer: GeometricRenderer | None = None,
+        *,
+        device: str | torch.device | None = "cpu",
+        crop_size: int = 512,
+        landmark_backend: str = "mediapipe",
+    ):
+        self.device = resolve_device(device)
+        self.generator = (generator or load_default_generator()).to(self.device).eval()
+        self.renderer = renderer or GeometricRenderer(chunk=RENDER_CHUNK)
+        self.crop_size = crop_size
+        self.landmark_backend = landmark_backend
+
+    @property
+    def fps(self) -> float:
+        return self.generator.config.fps
+
+    def prepare(self, image: Any) -> Portrait:
+        """Fit the face model to the portrait (the largest face) and make the renderer's source from its crop.
+
+        ``image``: an image file path, or numpy HxWx3 (uint8 or float 0..1), grayscale/RGBA, or a torch IMAGE.
+        """
+        rgb = load_image(image) if isinstance(image, str | os.PathLike) else to_rgb_uint8(image, name="image")
+        face = extract(rgb, backend=self.landmark_backend, crop_size=self.crop_size, name="image")
+        photo = torch.tensor(rgb, device=self.device, dtype=torch.float32) / 255
+        crop = face.crop_image(rgb).to(self.device)
+        source = self.renderer.prepare(crop, face.neutral, face.expression, face.pose)
+        return Portrait(image=photo, face=face, source=source)
+
+    def audio(self, audio: AudioSource | AudioFeatures, fps: float = 25.0) -> AudioFeatures:
+        """Speech as mel windows at ``fps`` (a path, ComfyUI AUDIO, ``(waveform, rate)``, or features as they are)."""
+        if isinstance(audio, AudioFeatures):
+            return audio
+        if isinstance(audio, str | os.PathLike) and not Path(audio).is_file():
+            raise FileNotFoundError(f"audio {audio}: no such file")
+        return audio_features(audio, fps, name="audio" if not isinstance(audio, str | os.PathLike) else None)
+
+    def reference_latent(self, reference: Any, frames: int) -> tuple[Tensor, int]:
+        """Emotion transfer: encode a reference clip (video path, frames [T, H, W, 3], or a coefficient sequence)
+        with ExpFlow under its own context, loop its latents to ``frames``, and return (latent, emotion id)."""
+        expression, windows = self._reference_coefficients(reference)
+        flow = self.generator.expression
+        latent, labels = flow.encode_reference(expression.to(self.device), windows)
+        return extend_latent(latent, frames), int(labels[0])
+
+    def _reference_coefficients(self, reference: Any) -> tuple[Tensor, Tensor | None]:
+        """[1, T, D] expression of the reference and its audio windows (None: silent)."""
+        if isinstance(reference, CoefficientSequence):
+            return reference.expression[:1].float(), None
+        if isinstance(reference, str | os.PathLike):
+            from .video import read_video
+
+            clip = read_video(reference)
+            frames, fps, waveform, rate = clip.frames, clip.fps, clip.waveform, clip.sample_rate
+        else:
+            frames, fps, waveform, rate = reference, self.fps, None, None
+        fitted = extract_video(frames, backend=self.landmark_backend, crop_size=self.crop_size)
+        expression = fitted.expression.unsqueeze(0)
+        windows = None
+        if waveform is not None and np.abs(waveform).max() > 1e-4:
+            mel = log_mel(prepare_waveform(waveform, rate, name="reference audio"))
+            windows = mel_windows(mel, expression.shape[1], fps).to(self.device)
+        return expression, windows
+
+    def coefficients(
+        self,
+        portrait: Portrait,
+        speech: AudioFeatures,
+        *,
+        emotion: str = "neutral",
+        strength: float = 1.0,
+        reference: Any = None,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> CoefficientSequence:
+        """β̂, ρ̂ for every frame of ``speech``: sampled for ``emotion``, or taken from ``reference``'s latents."""
+        label = emotion_id(emotion)
+        check_strength(strength)
+        latent = None
+        if reference is not None:
+            latent, label = self.reference_latent(reference, speech.num_frames)
+        return self.generator.generate(
+            speech,
+            portrait.face.expression.to(self.device),
+            portrait.face.pose.to(self.device),
+            label,
+            seed=seed,
+            expression_latent=latent,
+            strength=strength,
+            progress=progress,
+        )
+
+    def render(
+        self,
+        portrait: Portrait,
+        coefficients: CoefficientSequence,
+        *,
+        full_frame: bool = False,
+        sample: int = 0,
+        progress: Progress | None = None,
+    ) -> Iterator[Tensor]:
+        """Frames [N, H, W, 3] float 0..1, chunk by chunk (the crop, or pasted back into the full photo)."""
+        expression = coefficients.expression[sample].to(self.device)
+        pose = coefficients.pose[sample].to(self.device)
+        total = expression.shape[0]
+        for start in range(0, total, RENDER_CHUNK):
+            chunk = slice(start, start + RENDER_CHUNK)
+            frames = self.renderer.render_frames(portrait.source, expression[chunk], pose[chunk])
+            if full_frame:
+                frames = paste_back(portrait.image, frames, portrait.face.crop)
+            if progress is not None:
+                progress(min(start + RENDER_CHUNK, total), total)
+            yield frames
+
+    def stream(
+        self,
+        image: Any,
+        audio: AudioSource | AudioFeatures,
+        *,
+        emotion: str = "neutral",
+        strength: float = 1.0,
+        reference: Any = None,
+        seed: int = 0,
+        fps: float = 25.0,
+        full_frame: bool = False,
+        progress: Progress | None = None,
+    ) -> tuple[AudioFeatures, CoefficientSequence, Iterator[Tensor]]:
+        """Check every input, generate the coefficients, and return (speech, coefficients, frame chunks).
+
+        Inputs are validated before any work starts, so a bad emotion or a missing file fails at once.
+        """
+        emotion_id(emotion)
+        check_strength(strength)
+        if reference is not None and isinstance(reference, str | os.PathLike) and not Path(reference).is_file():
+            raise FileNotFoundError(f"reference {reference}: no such file")
+        speech = self.audio(audio, fps)
+        portrait = self.prepare(image)
+        total = 3 * speech.num_frames
+
+        def generation(done: int, _: int) -> None:
+            if progress is not None:
+                progress(done, total)
+
+        def rendering(done: int, _: int) -> None:
+            if progress is not None:
+                progress(2 * speech.num_frames + done, total)
+
+        coefficients = self.coefficients(
+            portrait, speech, emotion=emotion, strength=strength, reference=reference, seed=seed, progress=generation
+        )
+        return speech, coefficients, self.render(portrait, coefficients, full_frame=full_frame, progress=rendering)
+
+    def write_video(
+        self, path: str | os.PathLike[str], image: Any, audio: AudioSource | AudioFeatures, **options: Any
+    ) -> VideoSummary:
+        """Render straight into an H.264 + AAC MP4 at ``path`` (:meth:`stream`'s options); memory stays flat."""
+        from .video import write_mp4
+
+        speech, coefficients, chunks = self.stream(image, audio, **options)
+        frames = write_mp4(path, chunks, speech.fps, speech.waveform, speech.sample_rate)
+        return VideoSummary(path=Path(path), frames=frames, fps=speech.fps, duration=speech.duration,
+                            coefficients=coefficients)  # fmt: skip
+
+    def __call__(self, image: Any, audio: AudioSource | AudioFeatures, **options: Any) -> TalkingFace:
+        """Everything at once: :meth:`stream`'s options, all frames in one tensor."""
+        speech, coefficients, chunks = self.stream(image, audio, **options)
+        frames = torch.cat([chunk.cpu() for chunk in chunks])
+        return TalkingFace(
+            frames=frames,
+            waveform=speech.waveform,
+            sample_rate=speech.sample_rate,
+            fps=speech.fps,
+            coefficients=coefficients,
+        )
