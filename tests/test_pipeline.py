@@ -138,3 +138,25 @@ def test_a_tiny_generator_can_replace_the_bundled_one(tmp_path, astronaut):
     result = TalkingFacePipeline(generator)(astronaut, _speech(0.4))
     assert result.frames.shape[0] == 10
     assert Path(DEFAULT_GENERATOR).suffix == ".safetensors"
+
+
+def test_eval_measures_synthetic_clips_and_a_real_video(tmp_path, pipeline, astronaut):
+    from flowvq_core.data.espeak import EspeakUnavailableError, speak
+
+    try:
+        spoken = speak("Hello there, how are you today?")
+    except EspeakUnavailableError:
+        pytest.skip("espeak-ng not installed")
+    video = tmp_path / "clip.mp4"
+    pipeline.write_video(video, astronaut, (spoken.waveform, spoken.sample_rate), emotion="happy", seed=1)
+    output = tmp_path / "eval.json"
+    code = main(["eval", "--clips", "2", "--seeds", "2", "--classifier-clips", "18", "--video", str(video),
+                 "--json", str(output), "-q"])  # fmt: skip
+    assert code == 0
+    rows = {row["name"]: row for row in json.loads(output.read_text())}
+    generated_name = next(name for name in rows if name.startswith("clip.mp4: generated"))
+    expected = {"synthetic ground truth", "generated", "generated, strength 0 (→ neutral)", "clip.mp4: extracted"}
+    assert set(rows) == expected | {generated_name}
+    assert rows["generated"]["clips"] == 4 and rows["generated"]["seed_pose_rms_degrees"] > 0
+    assert rows["clip.mp4: extracted"]["emotion_accuracy"] is None
+    assert -1 <= rows["clip.mp4: extracted"]["mouth_correlation"] <= 1
