@@ -168,6 +168,7 @@ def _eval(args: argparse.Namespace) -> int:
         videos=tuple(args.video),
         use_projection=False if args.no_projection else None,
         temperature=args.temperature,
+        held_out_seed=args.held_out_seed,
         progress=None if args.quiet else lambda message: print(message, file=sys.stderr, flush=True),
     )
     print(format_table(rows))
@@ -254,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--clips", type=int, default=18, help="held-out synthetic clips (default: 18, 2 per emotion)"
     )
     evaluation.add_argument("--seeds", type=int, default=3, help="seeds per clip (default: 3)")
+    evaluation.add_argument(
+        "--held-out-seed", type=int, default=1, help="corpus seed of the held-out clips (training used 0)"
+    )
     evaluation.add_argument("--classifier-clips", type=int, default=180, help="corpus clips for the emotion classifier")
     evaluation.add_argument("--video", action="append", default=[], help="a real talking video to measure (repeatable)")
     evaluation.add_argument("--json", metavar="FILE", help="also write the table as JSON")

@@ -77,6 +77,8 @@ def train(args: argparse.Namespace) -> None:
         ("expression", generator.expression, args.expression_steps, EXPRESSION_NOISE),
         ("pose", generator.pose, args.pose_steps, POSE_NOISE),
     ):
+        if steps == 0:  # e.g. fine-tuning one flow of an --init model
+            continue
         random = torch.Generator().manual_seed(args.seed + (0 if kind == "expression" else 1))
 
         def next_batch(step: int, kind=kind, noise=noise, random=random) -> SequenceBatch:

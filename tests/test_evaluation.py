@@ -13,6 +13,7 @@ from flowvq_core.evaluation import (
     blinks_per_minute,
     lagged_correlation,
     mouth_energy_correlation,
+    pose_drift,
     pose_variability,
     seed_diversity,
     speech_energy,
@@ -51,6 +52,8 @@ def test_blink_rate_and_pose_variability():
     pose = np.zeros((1500, 6))
     pose[:, 1] = np.radians(3.0) * np.sign(np.sin(np.arange(1500) / 10))  # ±3° yaw
     assert pose_variability(pose) == pytest.approx(1.0, abs=0.05)  # (0 + 3 + 0) / 3
+    pose[:, 0] = np.radians(np.linspace(0.0, 9.0, 1500))  # pitch wanders 9° away
+    assert pose_drift(pose) == pytest.approx((9.0 + 3.0 + 0.0) / 3, abs=0.01)  # yaw starts at 0, reaches ±3°
 
 
 def test_seed_diversity_is_zero_for_copies():
