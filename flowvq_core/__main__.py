@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Offline demo: skimage's astronaut portrait speaks a sentence synthesised by espeak-ng.",
     )
     demo.add_argument("--text", default=DEMO_TEXT, help="what the portrait says")
-    _video_options(demo, default_output="demo.mp4")
+    _video_options(demo, default_output="demo.mp4", default_emotion="happy")
     demo.set_defaults(run=_demo)
 
     evaluation = commands.add_parser(
@@ -271,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _video_options(parser: argparse.ArgumentParser, default_output: str | None) -> None:
+def _video_options(
+    parser: argparse.ArgumentParser, default_output: str | None, default_emotion: str = "neutral"
+) -> None:
     from .emotions import EMOTIONS
     from .generator import MAX_STRENGTH
 
@@ -279,7 +281,9 @@ def _video_options(parser: argparse.ArgumentParser, default_output: str | None) 
         parser.add_argument("-o", "--output", required=True, help="the MP4 to write")
     else:
         parser.add_argument("-o", "--output", default=default_output, help=f"the MP4 (default: {default_output})")
-    parser.add_argument("--emotion", default="neutral", help=f"one of: {', '.join(EMOTIONS)} (default: neutral)")
+    parser.add_argument(
+        "--emotion", default=default_emotion, help=f"one of: {', '.join(EMOTIONS)} (default: {default_emotion})"
+    )
     parser.add_argument(
         "--strength", type=float, default=1.0, help=f"emotion strength, 0 (neutral talking) to {MAX_STRENGTH:g}"
     )

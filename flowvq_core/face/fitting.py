@@ -173,9 +173,15 @@ def canonicalize_single(points: Tensor) -> tuple[Tensor, Tensor]:
     return mesh, transform_to_pose(rotation, scale, centre)
 
 
+RELAXED_CORNER_LIFT = 0.03
+"""How far above the middle of the lip line the mouth corners of a relaxed mouth sit, in mouth widths."""
+SMILE_CORNER_LIFT = 0.25
+"""How far mouthSmile = 1 lifts a corner, in mouth widths (the unit's definition in ``rig.py``)."""
+
+
 def neutralize(mesh: Tensor) -> Tensor:
-    """The identity's neutral guessed from one canonical mesh: jaw closed, lips met, eyes open at least to a relaxed
-    aperture.
+    """The identity's neutral guessed from one canonical mesh: jaw closed, smile undone (corners lifted above a
+    relaxed mouth's count as mouthSmile), lips met, eyes open at least to a relaxed aperture.
 
     Eyes narrower than ``RELAXED_EYE_APERTURE`` (a blink, a squint) are opened to it along an almond-shaped lid
     profile; wider eyes are this person's open eyes and stay, so rendering eyeBlink = 0 never has to show more
@@ -186,6 +192,10 @@ def neutralize(mesh: Tensor) -> Tensor:
     gap = float(mesh[T.UPPER_LIP_INNER, 1] - mesh[T.LOWER_LIP_INNER, 1])
     jaw = min(max(gap / (JAW_GAP * g.mouth_width), 0.0), 1.0)
     neutral = mesh - jaw * units[unit_index("jawOpen")]
+    for side, corner in (("Left", T.MOUTH_CORNER_LEFT), ("Right", T.MOUTH_CORNER_RIGHT)):
+        lift = float(mesh[corner, 1] - 0.5 * (mesh[T.UPPER_LIP_INNER, 1] + mesh[T.LOWER_LIP_INNER, 1]))
+        smile = min(max((lift / g.mouth_width - RELAXED_CORNER_LIFT) / SMILE_CORNER_LIFT, 0.0), 1.0)
+        neutral = neutral - smile * units[unit_index(f"mouthSmile{side}")]
     neutral = neutral + _lip_closure(neutral, g)
     for sign, outer, inner in ((+1, T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT), (-1, T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT)):
         upper, lower = g.eyes[sign]
