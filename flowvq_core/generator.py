@@ -33,6 +33,9 @@ class SamplingDefaults:
 
     temperature: float = 1.0
     use_projection: bool = True
+    warmup_frames: int = 0
+    """Frames generated over silence before the speech and dropped: the history then holds the model's own rest
+    state instead of the photo's coefficients repeated, which otherwise sets off a burst of motion at the start."""
 
 
 POSE_SEED_OFFSET = 1_000_003
@@ -122,7 +125,10 @@ class CoefficientGenerator(nn.Module):
         use_projection: bool | None,
         progress: ProgressCallback | None,
     ) -> tuple[Tensor, Tensor]:
+        warmup = self.sampling.warmup_frames
         windows = audio.windows.to(self.device)
+        if warmup:
+            windows = torch.cat([self.expression.context_encoder.silence(warmup).to(windows), windows])
         frames = windows.shape[0]
         total = 2 * frames
 
@@ -148,6 +154,15 @@ class CoefficientGenerator(nn.Module):
             labels = torch.full(expression_latent.shape[:1], label, dtype=torch.long)
             if projection is not None:
                 expression_latent = self._project(expression_latent, labels, projection)
+        elif warmup:
+            rest = self.expression.sample_latent(
+                warmup,
+                label,
+                num_samples=expression_latent.shape[0],
+                temperature=temperature,
+                generator=torch.Generator().manual_seed(seed),
+            )
+            expression_latent = torch.cat([rest.to(expression_latent), expression_latent], 1)
         latent = expression_latent.to(self.device)
         batch = latent.shape[0]
         labels = torch.full((batch,), label, dtype=torch.long, device=self.device)
@@ -172,7 +187,7 @@ class CoefficientGenerator(nn.Module):
             generator=torch.Generator().manual_seed(seed + POSE_SEED_OFFSET),
             progress=pose_progress,
         )
-        return expression, pose
+        return expression[:, warmup:], pose[:, warmup:]
 
     def _to_class(self, latent: Tensor, source: int, target: int) -> Tensor:
         """The same latent noise around another class's mean (StandardGaussian latents have no means: unchanged)."""

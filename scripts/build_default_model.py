@@ -109,7 +109,9 @@ def train(args: argparse.Namespace) -> None:
         generator.projection = ManifoldProjection.from_flow(generator.expression, bank_batches)
     generator.projection.bank = generator.projection.bank.cpu()
     generator.projection.bank_labels = generator.projection.bank_labels.cpu()
-    generator.sampling = SamplingDefaults(temperature=args.sampling_temperature, use_projection=not args.no_projection)
+    generator.sampling = SamplingDefaults(
+        temperature=args.sampling_temperature, use_projection=not args.no_projection, warmup_frames=args.warmup_frames
+    )
     generator = generator.cpu()
     generator.save(args.out)
     log["bank_frames"] = int(generator.projection.bank.shape[0])
@@ -121,7 +123,9 @@ def train(args: argparse.Namespace) -> None:
 
 def set_sampling(args: argparse.Namespace) -> None:
     generator = CoefficientGenerator.load(args.model)
-    generator.sampling = SamplingDefaults(temperature=args.sampling_temperature, use_projection=not args.no_projection)
+    generator.sampling = SamplingDefaults(
+        temperature=args.sampling_temperature, use_projection=not args.no_projection, warmup_frames=args.warmup_frames
+    )
     generator.save(args.model)
     print(f"{args.model}: sampling defaults {generator.sampling}")
 
@@ -152,11 +156,13 @@ def main() -> None:
     fit.add_argument("--log", help="also write the training summary as JSON")
     fit.add_argument("--sampling-temperature", type=float, default=1.0, help="the model's default temperature")
     fit.add_argument("--no-projection", action="store_true", help="the model samples without projection by default")
+    fit.add_argument("--warmup-frames", type=int, default=0, help="the model's default warm-up over silence")
     fit.set_defaults(run=train)
     sampling = commands.add_parser("sampling", help="set a trained generator's default sampling settings")
     sampling.add_argument("--model", default="flowvq_core/pretrained/flowvq_small_synthetic.safetensors")
     sampling.add_argument("--sampling-temperature", type=float, default=1.0)
     sampling.add_argument("--no-projection", action="store_true")
+    sampling.add_argument("--warmup-frames", type=int, default=0)
     sampling.set_defaults(run=set_sampling)
     args = parser.parse_args()
     args.run(args)

@@ -12,7 +12,7 @@ from flowvq_core.bench import speech_like_audio
 from flowvq_core.checkpoint import CheckpointError, read_checkpoint
 from flowvq_core.config import GeneratorConfig
 from flowvq_core.flows import ManifoldProjection
-from flowvq_core.generator import GENERATOR_KIND, CoefficientGenerator
+from flowvq_core.generator import GENERATOR_KIND, CoefficientGenerator, SamplingDefaults
 
 FACE = "test-rig"
 
@@ -44,6 +44,17 @@ def test_generate_gives_one_frame_per_video_frame(audio):
     out = _run(_generator(), audio, num_samples=2)
     assert out.expression.shape == (2, 25, 6) and out.pose.shape == (2, 25, 6) and out.fps == 25
     assert torch.isfinite(out.expression).all() and torch.isfinite(out.pose).all()
+
+
+def test_warmup_over_silence_keeps_the_frame_count_and_changes_the_start(audio, tmp_path):
+    generator = _generator()
+    plain = _run(generator, audio)
+    generator.sampling = SamplingDefaults(warmup_frames=10)
+    warmed = _run(generator, audio, progress=None)
+    assert warmed.expression.shape == plain.expression.shape and warmed.pose.shape == plain.pose.shape
+    assert not torch.allclose(warmed.pose[:, 0], plain.pose[:, 0]), "the history no longer starts at the source"
+    generator.save(tmp_path / "warm.safetensors")
+    assert CoefficientGenerator.load(tmp_path / "warm.safetensors").sampling.warmup_frames == 10
 
 
 def test_seed_changes_expression_and_pose(audio):
