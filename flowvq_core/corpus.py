@@ -115,12 +115,6 @@ class CoefficientCorpus:
         """Every frame's coefficients and mel window in flat tensors on ``device``, for fast random batches."""
         return CorpusSampler(self, torch.device(device))
 
-    def batch(
-        self, kind: str, size: int, frames: int, generator: torch.Generator, *, foreign_source: float = 0.5
-    ) -> SequenceBatch:
-        """One batch (see :meth:`CorpusSampler.batch`); for many, make a sampler once."""
-        return self.sampler().batch(kind, size, frames, generator, foreign_source=foreign_source)
-
     def describe(self) -> str:
         seconds = sum(len(c.expression) / c.fps for c in self.clips)
         return json.dumps({"clips": len(self.clips), "minutes": round(seconds / 60, 1), **self.metadata})

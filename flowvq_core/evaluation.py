@@ -194,6 +194,7 @@ def evaluate(
     say(f"training the emotion classifier on {classifier_clips} corpus clips")
     training = [corpus_clip(i) for i in range(classifier_clips)]
     classifier = EmotionClassifier.fit([c.expression for c in training], [emotion_id(c.emotion) for c in training])
+    options = {"use_projection": use_projection, "temperature": temperature}
     truth, generated, calm = [], [], []
     pose_gaps, blink_gaps = [], []
     for index in range(clips):
@@ -204,7 +205,6 @@ def evaluate(
         speech = audio_features((clip.waveform, clip.sample_rate), clip.fps)
         source_expression = torch.from_numpy(clip.expression[0])
         source_pose = torch.from_numpy(clip.pose[0])
-        options = {"use_projection": use_projection, "temperature": temperature}
         runs = [
             generator.generate(speech, source_expression, source_pose, label, seed=s, **options) for s in range(seeds)
         ]
@@ -247,7 +247,9 @@ def _video_rows(
     frames = min(len(expression), speech.num_frames)
     label = classifier.predict(expression)
     real = [(expression[:frames], pose[:frames], waveform, -1, clip.fps)]
-    runs = [generator.generate(speech, fitted.expression[0], fitted.pose[0], label, seed=s) for s in range(seeds)]
+    runs = [
+        generator.generate(speech, fitted.expression[0], fitted.pose[0], label, seed=s, **options) for s in range(seeds)
+    ]
     made = [(r.expression[0].cpu().numpy(), r.pose[0].cpu().numpy(), waveform, label, clip.fps) for r in runs]
     name = os.path.basename(path)
     return [_row(f"{name}: extracted", real, None), _row(f"{name}: generated ({EMOTIONS[label]})", made, classifier)]

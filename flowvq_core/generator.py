@@ -150,10 +150,8 @@ class CoefficientGenerator(nn.Module):
                 num_samples=num_samples,
                 temperature=temperature,
                 generator=torch.Generator().manual_seed(seed),
+                projection=projection,
             )
-            labels = torch.full(expression_latent.shape[:1], label, dtype=torch.long)
-            if projection is not None:
-                expression_latent = self._project(expression_latent, labels, projection)
         elif warmup:
             rest = self.expression.sample_latent(
                 warmup,
@@ -169,7 +167,7 @@ class CoefficientGenerator(nn.Module):
         if strength != 1.0 and label != NEUTRAL_ID:
             neutral = self._to_class(latent, label, NEUTRAL_ID)
             if projection is not None:
-                neutral = self._project(neutral, torch.full((batch,), NEUTRAL_ID), projection)
+                neutral = projection.project(neutral, torch.full(neutral.shape[:2], NEUTRAL_ID))
             latent = torch.cat([neutral.to(latent), latent])
             labels = torch.cat([torch.full_like(labels, NEUTRAL_ID), labels])
         expression = self.expression.generate(
@@ -195,11 +193,6 @@ class CoefficientGenerator(nn.Module):
         if means is None:
             return latent
         return latent - means[source].to(latent) + means[target].to(latent)
-
-    def _project(self, latent: Tensor, labels: Tensor, projection: ManifoldProjection) -> Tensor:
-        frames = latent.shape[1]
-        flat = projection.project(latent.flatten(0, 1), labels.to(latent.device).repeat_interleave(frames))
-        return flat.view_as(latent)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write weights, config, face-model id and the projection bank to one safetensors file."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,10 +29,6 @@ class VideoClip:
     waveform: np.ndarray | None
     """[S] float32 mono, or None for a silent video."""
     sample_rate: int | None
-
-    @property
-    def duration(self) -> float:
-        return len(self.frames) / self.fps
 
 
 def _fps_fraction(fps: float) -> Fraction:
@@ -170,9 +166,3 @@ def _read_audio_track(path: Path) -> tuple[np.ndarray | None, int | None]:
     if not chunks:
         return None, None
     return np.concatenate(chunks).astype(np.float32), int(stream.rate)
-
-
-def iter_chunks(frames: torch.Tensor | np.ndarray, size: int = 32) -> Iterator[torch.Tensor | np.ndarray]:
-    """Split [T, H, W, 3] frames into chunks for :func:`write_mp4`."""
-    for start in range(0, len(frames), size):
-        yield frames[start : start + size]

@@ -109,9 +109,7 @@ def train(args: argparse.Namespace) -> None:
         generator.projection = ManifoldProjection.from_flow(generator.expression, bank_batches)
     generator.projection.bank = generator.projection.bank.cpu()
     generator.projection.bank_labels = generator.projection.bank_labels.cpu()
-    generator.sampling = SamplingDefaults(
-        temperature=args.sampling_temperature, use_projection=not args.no_projection, warmup_frames=args.warmup_frames
-    )
+    generator.sampling = _sampling(args)
     generator = generator.cpu()
     generator.save(args.out)
     log["bank_frames"] = int(generator.projection.bank.shape[0])
@@ -121,11 +119,15 @@ def train(args: argparse.Namespace) -> None:
         Path(args.log).write_text(json.dumps(log, indent=1) + "\n", encoding="utf-8")
 
 
-def set_sampling(args: argparse.Namespace) -> None:
-    generator = CoefficientGenerator.load(args.model)
-    generator.sampling = SamplingDefaults(
+def _sampling(args: argparse.Namespace) -> SamplingDefaults:
+    return SamplingDefaults(
         temperature=args.sampling_temperature, use_projection=not args.no_projection, warmup_frames=args.warmup_frames
     )
+
+
+def set_sampling(args: argparse.Namespace) -> None:
+    generator = CoefficientGenerator.load(args.model)
+    generator.sampling = _sampling(args)
     generator.save(args.model)
     print(f"{args.model}: sampling defaults {generator.sampling}")
 

@@ -94,12 +94,13 @@ def test_corpus_round_trip_and_batches(tmp_path):
     assert torch.allclose(loaded.clips[2].expression, corpus.clips[2].expression, atol=5e-4)  # float16
     assert torch.allclose(loaded.clips[1].mel, corpus.clips[1].mel, atol=0.016)  # stored in 8 bits over [-4, 4]
     generator = torch.Generator().manual_seed(0)
-    batch = loaded.batch("expression", 5, 35, generator)
+    sampler = loaded.sampler()
+    batch = sampler.batch("expression", 5, 35, generator)
     assert batch.coefficients.shape == (5, 35, NUM_UNITS) and batch.windows.shape == (5, 35, 80, 16)
     assert set(batch.labels.tolist()) <= {1, 2}, "only clips at least 35 frames long"
-    pose_batch = loaded.batch("pose", 4, 20, generator)
+    pose_batch = sampler.batch("pose", 4, 20, generator)
     assert torch.equal(pose_batch.source, pose_batch.coefficients[:, 0])
     with pytest.raises(ValueError, match="no clip has 99 frames"):
-        loaded.batch("pose", 1, 99, generator)
+        sampler.batch("pose", 1, 99, generator)
     with pytest.raises(ValueError, match="kind must be"):
-        loaded.batch("voice", 1, 10, generator)
+        sampler.batch("voice", 1, 10, generator)
