@@ -163,7 +163,8 @@ class FaceBenchResult:
 
 
 def bench_face(size: int = 512, frames: int = 64, device: str = "cpu") -> list[FaceBenchResult]:
-    """Extraction images/s (single photos and tracked video) and geometric-renderer frames/s at ``size`` px."""
+    """Extraction images/s (photos and a tracked video against an identity, with and without its eye appearance),
+    building an eye appearance, and geometric-renderer frames/s at ``size`` px."""
     from skimage import data
 
     from .face import GeometricRenderer, extract, extract_video
@@ -182,6 +183,11 @@ def bench_face(size: int = 512, frames: int = 64, device: str = "cpu") -> list[F
     shifted = [np.roll(portrait, shift, axis=1) for shift in range(frames)]
     timed("extract photos", 16, lambda: [extract(image, identity=face, crop_size=size) for image in shifted[:16]])
     timed("extract video", frames, lambda: extract_video(shifted, identity=face, crop_size=size))
+    identities: list = []
+    timed("eye appearance", 1, lambda: identities.append(extract(portrait, crop_size=size, eye_appearance=True)))
+    eyes = identities[0]
+    timed("photos + eyes", 16, lambda: [extract(image, identity=eyes, crop_size=size) for image in shifted[:16]])
+    timed("video + eyes", frames, lambda: extract_video(shifted, identity=eyes, crop_size=size))
     renderer = GeometricRenderer()
     crop = face.crop_image(portrait).to(device)
     source = renderer.prepare(crop, face.neutral, face.expression, face.pose)

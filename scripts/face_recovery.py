@@ -1,11 +1,14 @@
 """Render the astronaut with known coefficients, extract them back, and print the errors.
 
 Run from the repository root: ``python scripts/face_recovery.py``. Each case sets jawOpen, both eyeBlinks, and adds
-yaw/pitch (degrees) to the photo's pose; the table shows what single-photo extraction and extraction against the
-photo's identity read back.
+yaw/pitch (degrees) to the photo's pose; the table shows what single-photo extraction, extraction against the
+photo's identity, and extraction against the identity with its eye appearance (``extract(photo, eye_appearance=True)``)
+read back.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -28,7 +31,8 @@ CASES = [  # jawOpen, eyeBlink, yaw°, pitch°
 
 def main() -> None:
     photo = data.astronaut()
-    face = extract(photo)
+    face = extract(photo, eye_appearance=True)
+    landmarks_only = dataclasses.replace(face, eye_appearance=None)
     renderer = GeometricRenderer()
     source = renderer.prepare(face.crop_image(photo), face.neutral, face.expression, face.pose)
     original = torch.from_numpy(photo).float() / 255
@@ -44,7 +48,7 @@ def main() -> None:
         pose[0] += np.radians(pitch)
         frame, _ = renderer.render(source, expression[None], pose[None])
         image = (paste_back(original, frame, face.crop)[0].numpy() * 255).round().astype(np.uint8)
-        for mode, identity in (("single", None), ("identity", face)):
+        for mode, identity in (("single", None), ("identity", landmarks_only), ("eyes", face)):
             got = extract(image, identity=identity)
             read = [float(got.expression[unit_index(n)]) for n in ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight")]
             angles = np.degrees((got.pose[:2] - face.pose[:2]).numpy())[[1, 0]]

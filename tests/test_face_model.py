@@ -100,6 +100,47 @@ def test_blinks_are_recovered_under_head_turns(fitted, astronaut):
             )
 
 
+def test_blinks_are_recovered_within_a_tenth_against_the_eye_appearance(fitted, astronaut):
+    """The paper-facing check: render with known (β, ρ), extract against the identity, get jawOpen and eyeBlink
+    within 0.1 and yaw/pitch within 4°. The eyes are read from the identity's eye appearance (its own eyes rendered
+    at every opening), which FaceMesh's lid landmarks alone cannot do (see the test above)."""
+    face = extract(astronaut, eye_appearance=True)
+    assert face.eye_appearance is not None
+    cases = [  # blink left, blink right, jaw, yaw, pitch
+        (0.8, 0.8, 0.1, 0.0, 0.0),
+        (0.5, 0.5, 0.4, 10.0, 0.0),
+        (0.0, 0.0, 0.3, 0.0, 8.0),
+        (1.0, 1.0, 0.5, -12.0, -6.0),
+        (0.3, 0.3, 0.2, 5.0, 5.0),
+        (0.6, 0.6, 0.0, -6.0, 3.0),
+        (0.0, 0.7, 0.2, 4.0, -3.0),
+    ]
+    for left, right, jaw, yaw, pitch in cases:
+        changes = {"eyeBlinkLeft": left, "eyeBlinkRight": right, "jawOpen": jaw, "yaw": yaw, "pitch": pitch}
+        got = extract(_render(fitted, astronaut, **changes)[2], identity=face)
+        read = {name: float(got.expression[unit_index(name)]) for name in ("eyeBlinkLeft", "eyeBlinkRight", "jawOpen")}
+        assert abs(read["eyeBlinkLeft"] - left) < 0.1 and abs(read["eyeBlinkRight"] - right) < 0.1, (changes, read)
+        assert abs(read["jawOpen"] - jaw) < 0.1, (changes, read)
+        assert abs(np.degrees(float(got.pose[1] - face.pose[1])) - yaw) < 4
+        assert abs(np.degrees(float(got.pose[0] - face.pose[0])) - pitch) < 4
+
+
+def test_a_video_reads_its_blinks_from_the_eye_appearance(fitted, astronaut):
+    """Against an identity with its eye appearance, a video's blinks come back within 0.1; without one, the first
+    frame's appearance is used (β then refer to that frame's own neutral, so only their course is compared); frames
+    that can be read only once fall back to the landmarks."""
+    identity = extract(astronaut, eye_appearance=True)
+    blinks = [0.0, 0.4, 1.0, 0.6, 0.1, 0.0]
+    frames = [_render(fitted, astronaut, eyeBlinkLeft=b, eyeBlinkRight=b, yaw=2.0 * i)[2] for i, b in enumerate(blinks)]
+    names = [unit_index("eyeBlinkLeft"), unit_index("eyeBlinkRight")]
+    known = extract_video(frames, identity=identity).expression[:, names].numpy()
+    assert np.abs(known - np.array(blinks)[:, None]).max() < 0.1, known
+    alone = extract_video(frames).expression[:, names].numpy()
+    assert all(np.corrcoef(alone[:, eye], blinks)[0, 1] > 0.95 for eye in (0, 1)), alone
+    streamed = extract_video(iter(frames)).expression[:, names].numpy()
+    assert np.corrcoef(streamed[:, 0], blinks)[0, 1] > 0.9 and not np.allclose(streamed, alone), streamed
+
+
 def test_blink_closes_the_eyes_and_is_measured(fitted, astronaut):
     gaps, measured = [], []
     for blink in (0.0, 0.5, 1.0):

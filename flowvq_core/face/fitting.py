@@ -11,6 +11,7 @@ opened to a relaxed aperture); every other unit starts at 0 for that identity.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -243,12 +244,18 @@ def fit_single(points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def fit_to_neutral(
-    points: Tensor, neutral: Tensor, units: Tensor | None = None, vertices: np.ndarray | None = None
+    points: Tensor,
+    neutral: Tensor,
+    units: Tensor | None = None,
+    vertices: np.ndarray | None = None,
+    read_eyes: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Landmarks [..., K, 3] of a known subject → (β [..., U], pose [..., 6]).
 
     ``vertices`` names the mesh vertex of each of the K landmarks (all 468 when None): a sparse layout such as
-    face-alignment's 68 points is fitted on those rows alone.
+    face-alignment's 68 points is fitted on those rows alone. ``read_eyes`` maps the fitted pose [..., 6] to β of
+    ``EYE_UNITS`` [..., 4] measured some better way (``EyeAppearance``); without it the eyes are read from the
+    landmarks' lid apertures.
     """
     vertices = np.arange(T.NUM_VERTICES) if vertices is None else np.asarray(vertices)
     camera = to_camera(points)
@@ -264,6 +271,10 @@ def fit_to_neutral(
     posed_neutral = (neutral[vertices] @ rotation.transpose(-1, -2))[..., :2]
     units = (build_units(neutral) if units is None else units).to(points)[:, vertices]
     posed_units = (units @ rotation.transpose(-1, -2).unsqueeze(-3))[..., :2]
-    eyes = eye_coefficients(eye_apertures(seen, neutral, vertices), eye_apertures(posed_neutral, neutral, vertices))
+    pose = transform_to_pose(rotation, scale, translation)
+    if read_eyes is None:
+        eyes = eye_coefficients(eye_apertures(seen, neutral, vertices), eye_apertures(posed_neutral, neutral, vertices))
+    else:
+        eyes = read_eyes(pose).to(points)
     beta = solve_with_eyes(seen - posed_neutral, posed_units, fit_weights(points)[vertices], eyes)
-    return beta, transform_to_pose(rotation, scale, translation)
+    return beta, pose
