@@ -49,10 +49,14 @@ def blink_curve(expression: np.ndarray) -> np.ndarray:
     return expression[:, [unit_index("eyeBlinkLeft"), unit_index("eyeBlinkRight")]].mean(1)
 
 
-def blink_count(expression: np.ndarray, threshold: float = BLINK_THRESHOLD) -> int:
-    """Blinks = upward crossings of the mean eyeBlink through ``threshold``."""
+def blink_onsets(expression: np.ndarray, threshold: float = BLINK_THRESHOLD) -> np.ndarray:
+    """Frames where a blink starts: upward crossings of the mean eyeBlink through ``threshold`` (frame 0 if closed)."""
     closed = blink_curve(expression) > threshold
-    return int(np.count_nonzero(closed[1:] & ~closed[:-1]) + int(closed[0]))
+    return np.flatnonzero(np.concatenate([closed[:1], closed[1:] & ~closed[:-1]]))
+
+
+def blink_count(expression: np.ndarray, threshold: float = BLINK_THRESHOLD) -> int:
+    return len(blink_onsets(expression, threshold))
 
 
 def blinks_per_minute(expression: np.ndarray, fps: float) -> float:
@@ -141,6 +145,9 @@ class SequenceMetrics:
     emotion_accuracy: float | None
     pose_std_degrees: float
     pose_drift_degrees: float
+    early_blink_share: float | None = None
+    """Share of the blinks that start in the first second of a clip (a start-up artefact shows here; blinks spread
+    evenly give about 1 s over the clip length)."""
     seed_pose_rms_degrees: float | None = None
     seed_blink_decorrelation: float | None = None
 
@@ -153,7 +160,8 @@ def _row(
     """items: (expression, pose, waveform 16 kHz, emotion id or -1, fps)."""
     correlations = [mouth_energy_correlation(e, w, 16000, fps) for e, _, w, _, fps in items]
     minutes = sum(len(e) / fps for e, _, _, _, fps in items) / 60
-    blinks = sum(blink_count(e) for e, *_ in items)
+    onsets = [blink_onsets(e) / fps for e, _, _, _, fps in items]
+    blinks = sum(len(o) for o in onsets)
     labelled = [(e, k) for e, _, _, k, _ in items if k >= 0]
     accuracy = None
     if classifier is not None and labelled:
@@ -166,6 +174,7 @@ def _row(
         emotion_accuracy=accuracy,
         pose_std_degrees=float(np.mean([pose_variability(p) for _, p, *_ in items])),
         pose_drift_degrees=float(np.mean([pose_drift(p) for _, p, *_ in items])),
+        early_blink_share=sum(int((o < 1.0).sum()) for o in onsets) / blinks if blinks else None,
     )
 
 
@@ -260,12 +269,14 @@ def format_table(rows: list[SequenceMetrics]) -> str:
         return "—" if value is None else f"{value:.{digits}f}"
 
     header = (f"{'sequences':<36} {'clips':>5} {'mouth r':>7} {'blinks/min':>10} {'emotion acc':>11} "
-              f"{'pose std°':>9} {'drift°':>6} {'seed pose Δ°':>12} {'seed blink 1−r':>14}")  # fmt: skip
+              f"{'1st s':>5} {'pose std°':>9} {'drift°':>6} {'seed pose Δ°':>12} {'seed blink 1−r':>14}")  # fmt: skip
     lines = [header, "-" * len(header)]
     for r in rows:
         accuracy = "—" if r.emotion_accuracy is None else f"{100 * r.emotion_accuracy:.0f} %"
+        early = "—" if r.early_blink_share is None else f"{100 * r.early_blink_share:.0f} %"
         lines.append(
             f"{r.name:<36} {r.clips:>5} {r.mouth_correlation:>7.2f} {r.blinks_per_minute:>10.1f} {accuracy:>11} "
+            f"{early:>5} "
             f"{r.pose_std_degrees:>9.2f} {r.pose_drift_degrees:>6.1f} {number(r.seed_pose_rms_degrees):>12} "
             f"{number(r.seed_blink_decorrelation):>14}"
         )

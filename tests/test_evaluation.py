@@ -10,7 +10,10 @@ from flowvq_core.corpus import CoefficientCorpus
 from flowvq_core.emotions import EMOTIONS
 from flowvq_core.evaluation import (
     EmotionClassifier,
+    _row,
+    blink_onsets,
     blinks_per_minute,
+    format_table,
     lagged_correlation,
     mouth_energy_correlation,
     pose_drift,
@@ -49,11 +52,29 @@ def test_blink_rate_and_pose_variability():
     for start in range(0, 1500, 100):  # 15 blinks
         expression[start + 3 : start + 7, [unit_index("eyeBlinkLeft"), unit_index("eyeBlinkRight")]] = 1.0
     assert blinks_per_minute(expression, 25.0) == pytest.approx(15.0)
+    assert blink_onsets(expression).tolist() == list(range(3, 1500, 100))
+    expression[0, [unit_index("eyeBlinkLeft"), unit_index("eyeBlinkRight")]] = 1.0  # starts closed: one more
+    assert blink_onsets(expression)[:2].tolist() == [0, 3]
     pose = np.zeros((1500, 6))
     pose[:, 1] = np.radians(3.0) * np.sign(np.sin(np.arange(1500) / 10))  # ±3° yaw
     assert pose_variability(pose) == pytest.approx(1.0, abs=0.05)  # (0 + 3 + 0) / 3
     pose[:, 0] = np.radians(np.linspace(0.0, 9.0, 1500))  # pitch wanders 9° away
     assert pose_drift(pose) == pytest.approx((9.0 + 3.0 + 0.0) / 3, abs=0.01)  # yaw starts at 0, reaches ±3°
+
+
+def test_a_row_reports_the_share_of_blinks_in_the_first_second():
+    waveform, expression = _syllables(4.0)
+    blinks = [unit_index("eyeBlinkLeft"), unit_index("eyeBlinkRight")]
+    early, late = expression.copy(), expression.copy()
+    early[5:8, blinks] = early[15:18, blinks] = early[60:63, blinks] = 1.0  # two of three in the first second
+    late[60:63, blinks] = 1.0
+    pose = np.zeros((len(expression), 6))
+    rows = [_row(name, [(e, pose, waveform, -1, 25.0)], None) for name, e in (("early", early), ("late", late))]
+    assert rows[0].early_blink_share == pytest.approx(2 / 3) and rows[1].early_blink_share == 0.0
+    assert rows[0].blinks_per_minute == pytest.approx(45.0)
+    assert _row("none", [(expression, pose, waveform, -1, 25.0)], None).early_blink_share is None
+    table = format_table(rows)
+    assert "1st s" in table and "67 %" in table
 
 
 def test_seed_diversity_is_zero_for_copies():
