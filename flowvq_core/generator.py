@@ -20,7 +20,7 @@ from .coefficients import CoefficientSequence
 from .config import GeneratorConfig
 from .emotions import NEUTRAL_ID, emotion_id
 from .flows import ExpFlow, ManifoldProjection, PoseFlow
-from .flows.coefficient_flow import ProgressCallback
+from .flows.coefficient_flow import ProgressCallback, extend_latent
 
 GENERATOR_KIND = "flowvq-coefficient-generator"
 _PROJECTION_KEY = "flowvq.projection"
@@ -43,6 +43,22 @@ POSE_SEED_OFFSET = 1_000_003
 
 
 MAX_STRENGTH = 2.0
+
+
+@dataclass
+class ExpressionLatent:
+    """ExpFlow's latent codes z for a clip: sampled for an emotion, or encoded from a reference (paper §3.2)."""
+
+    latent: Tensor
+    """[B, W + T, D]: W warm-up frames (generated over silence and dropped), then one code per speech frame."""
+    label: int
+    """The emotion id the codes belong to."""
+    warmup_frames: int = 0
+
+    @property
+    def frames(self) -> int:
+        """Speech frames the codes cover (a clip of another length loops or cuts them)."""
+        return self.latent.shape[1] - self.warmup_frames
 
 
 def check_strength(strength: float) -> None:
@@ -74,6 +90,122 @@ class CoefficientGenerator(nn.Module):
     def device(self) -> torch.device:
         return self.expression.context_encoder.positions.device
 
+    def sample_latent(
+        self,
+        frames: int,
+        emotion: str | int = "neutral",
+        *,
+        seed: int = 0,
+        temperature: float | None = None,
+        num_samples: int = 1,
+        use_projection: bool | None = None,
+    ) -> ExpressionLatent:
+        """ExpFlow latents for ``frames`` speech frames (and the warm-up before them) drawn from the emotion's
+        Student-t mixture component (paper §3.2), projected onto the training manifold when ``use_projection``.
+        ``temperature`` and ``use_projection`` default to the checkpoint's :class:`SamplingDefaults`."""
+        temperature = self.sampling.temperature if temperature is None else temperature
+        label = emotion_id(emotion)
+        latent = self.expression.sample_latent(
+            self.sampling.warmup_frames + frames,
+            label,
+            num_samples=num_samples,
+            temperature=temperature,
+            generator=torch.Generator().manual_seed(seed),
+            projection=self._projection(use_projection),
+        )
+        return ExpressionLatent(latent, label, self.sampling.warmup_frames)
+
+    def reference_latent(
+        self,
+        expression: Tensor,
+        windows: Tensor | None = None,
+        *,
+        frames: int | None = None,
+        seed: int = 0,
+        labels: str | int | None = None,
+    ) -> ExpressionLatent:
+        """Emotion transfer: encode a reference's expression [1, T, D] under its own context (its audio windows, or
+        silence), looped to ``frames`` when given; the warm-up before it is sampled from the reference's emotion.
+        Without ``labels`` the reference's most likely emotion is used."""
+        label = None if labels is None else emotion_id(labels)
+        encoded, found = self.expression.encode_reference(expression.to(self.device), windows, label)
+        label = int(found[0])
+        if frames is not None:
+            encoded = extend_latent(encoded, frames)
+        warmup = self.sampling.warmup_frames
+        if warmup:
+            rest = self.expression.sample_latent(
+                warmup,
+                label,
+                num_samples=encoded.shape[0],
+                temperature=self.sampling.temperature,
+                generator=torch.Generator().manual_seed(seed),
+            )
+            encoded = torch.cat([rest.to(encoded), encoded], 1)
+        return ExpressionLatent(encoded, label, warmup)
+
+    @torch.inference_mode()
+    def generate_expression(
+        self,
+        audio: AudioFeatures,
+        source_expression: Tensor,
+        latent: ExpressionLatent,
+        *,
+        strength: float = 1.0,
+        use_projection: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Tensor:
+        """β̂ [B, T, D] for every video frame of ``audio`` from ``latent`` (looped or cut to the audio's length).
+
+        ``strength`` (0..2) scales the emotion: the same latent noise is decoded once under its emotion and once
+        moved to the neutral class, and the expressions are mixed as neutral + strength · (emotional − neutral);
+        0 is neutral talking, 1 the emotion as learnt, above 1 exaggerated.
+        """
+        check_strength(strength)
+        warmup = latent.warmup_frames
+        windows = self._windows(audio, warmup)
+        speech = latent.latent[:, warmup:]
+        if speech.shape[1] != audio.num_frames:
+            speech = extend_latent(speech, audio.num_frames)
+        codes = torch.cat([latent.latent[:, :warmup], speech], 1).to(self.device)
+        batch, label = codes.shape[0], latent.label
+        labels = torch.full((batch,), label, dtype=torch.long, device=self.device)
+        projection = self._projection(use_projection)
+        if strength != 1.0 and label != NEUTRAL_ID:
+            neutral = self._to_class(codes, label, NEUTRAL_ID)
+            if projection is not None:
+                neutral = projection.project(neutral, torch.full(neutral.shape[:2], NEUTRAL_ID))
+            codes = torch.cat([neutral.to(codes), codes])
+            labels = torch.cat([torch.full_like(labels, NEUTRAL_ID), labels])
+        expression = self.expression.generate(windows, source_expression, labels, latent=codes, progress=progress)
+        if expression.shape[0] > batch:
+            calm, emotional = expression.split(batch)
+            expression = calm + strength * (emotional - calm)
+        return expression[:, warmup:].clamp(0, 1).clone()  # the rig's units are defined on 0..1
+
+    @torch.inference_mode()
+    def generate_pose(
+        self,
+        audio: AudioFeatures,
+        source_pose: Tensor,
+        *,
+        seed: int = 0,
+        temperature: float = 1.0,
+        num_samples: int = 1,
+        progress: ProgressCallback | None = None,
+    ) -> Tensor:
+        """ρ̂ [B, T, 6] for every video frame of ``audio`` from PoseFlow (paper §3.2), after the same warm-up."""
+        warmup = self.sampling.warmup_frames
+        pose = self.pose.generate(
+            self._windows(audio, warmup),
+            source_pose,
+            num_samples=num_samples,
+            temperature=temperature,
+            generator=torch.Generator().manual_seed(seed + POSE_SEED_OFFSET),
+            progress=progress,
+        )
+        return pose[:, warmup:].clone()
+
     def generate(
         self,
         audio: AudioFeatures,
@@ -85,107 +217,50 @@ class CoefficientGenerator(nn.Module):
         seed: int = 0,
         temperature: float | None = None,
         pose_temperature: float = 1.0,
-        expression_latent: Tensor | None = None,
+        expression_latent: ExpressionLatent | None = None,
         strength: float = 1.0,
         use_projection: bool | None = None,
         progress: ProgressCallback | None = None,
     ) -> CoefficientSequence:
-        """β̂ and ρ̂ for every video frame of ``audio``, ``num_samples`` different sequences per call.
-
-        ``expression_latent`` [B, T, D] (from ``ExpFlow.encode_reference``) replaces sampling for emotion transfer.
-        Manifold projection applies to sampled latents when a bank is present and ``use_projection``.
-        ``temperature`` and ``use_projection`` default to the checkpoint's :class:`SamplingDefaults`.
-        ``strength`` (0..2) scales the emotion: the same latent noise is decoded once under ``emotion`` and once
-        moved to the neutral class, and the expressions are mixed as neutral + strength · (emotional − neutral);
-        0 is neutral talking, 1 the emotion as learnt, above 1 exaggerated.
-        """
-        label = emotion_id(emotion)
+        """β̂ and ρ̂ for every video frame of ``audio``: ``sample_latent`` (or ``expression_latent``, e.g. from
+        ``reference_latent``), then ``generate_expression`` and ``generate_pose``, each block as its own call does
+        it, so the ComfyUI blocks wired one by one give exactly these sequences."""
         check_strength(strength)
-        # Inference mode halves the per-frame overhead of the autoregressive loop; the results are cloned outside
-        # it so callers may edit them in place.
-        with torch.inference_mode():
-            expression, pose = self._generate(
-                audio, source_expression, source_pose, label, num_samples, seed, temperature, pose_temperature,
-                expression_latent, strength, use_projection, progress,
+        if expression_latent is None:
+            expression_latent = self.sample_latent(
+                audio.num_frames, emotion, seed=seed, temperature=temperature, num_samples=num_samples,
+                use_projection=use_projection,
             )  # fmt: skip
-        return CoefficientSequence(expression=expression.clone(), pose=pose.clone(), fps=audio.fps)
-
-    def _generate(
-        self,
-        audio: AudioFeatures,
-        source_expression: Tensor,
-        source_pose: Tensor,
-        label: int,
-        num_samples: int,
-        seed: int,
-        temperature: float | None,
-        pose_temperature: float,
-        expression_latent: Tensor | None,
-        strength: float,
-        use_projection: bool | None,
-        progress: ProgressCallback | None,
-    ) -> tuple[Tensor, Tensor]:
-        warmup = self.sampling.warmup_frames
-        windows = audio.windows.to(self.device)
-        if warmup:
-            windows = torch.cat([self.expression.context_encoder.silence(warmup).to(windows), windows])
-        frames = windows.shape[0]
-        total = 2 * frames
+        frames = self.sampling.warmup_frames + audio.num_frames
 
         def expression_progress(done: int, _: int) -> None:
             if progress is not None:
-                progress(done, total)
+                progress(done, 2 * frames)
 
         def pose_progress(done: int, _: int) -> None:
             if progress is not None:
-                progress(frames + done, total)
+                progress(frames + done, 2 * frames)
 
-        temperature = self.sampling.temperature if temperature is None else temperature
-        use_projection = self.sampling.use_projection if use_projection is None else use_projection
-        projection = self.projection if use_projection else None
-        if expression_latent is None:
-            expression_latent = self.expression.sample_latent(
-                frames,
-                label,
-                num_samples=num_samples,
-                temperature=temperature,
-                generator=torch.Generator().manual_seed(seed),
-                projection=projection,
-            )
-        elif warmup:
-            rest = self.expression.sample_latent(
-                warmup,
-                label,
-                num_samples=expression_latent.shape[0],
-                temperature=temperature,
-                generator=torch.Generator().manual_seed(seed),
-            )
-            expression_latent = torch.cat([rest.to(expression_latent), expression_latent], 1)
-        latent = expression_latent.to(self.device)
-        batch = latent.shape[0]
-        labels = torch.full((batch,), label, dtype=torch.long, device=self.device)
-        if strength != 1.0 and label != NEUTRAL_ID:
-            neutral = self._to_class(latent, label, NEUTRAL_ID)
-            if projection is not None:
-                neutral = projection.project(neutral, torch.full(neutral.shape[:2], NEUTRAL_ID))
-            latent = torch.cat([neutral.to(latent), latent])
-            labels = torch.cat([torch.full_like(labels, NEUTRAL_ID), labels])
-        expression = self.expression.generate(
-            windows, source_expression, labels, latent=latent, progress=expression_progress
-        )
-        if expression.shape[0] > batch:
-            calm, emotional = expression.split(batch)
-            expression = calm + strength * (emotional - calm)
-        expression = expression.clamp(0, 1)  # the rig's units are defined on 0..1
-        pose = self.pose.generate(
-            windows,
-            source_pose,
-            num_samples=expression.shape[0],
-            temperature=pose_temperature,
-            generator=torch.Generator().manual_seed(seed + POSE_SEED_OFFSET),
+        expression = self.generate_expression(
+            audio, source_expression, expression_latent, strength=strength, use_projection=use_projection,
+            progress=expression_progress,
+        )  # fmt: skip
+        pose = self.generate_pose(
+            audio, source_pose, seed=seed, temperature=pose_temperature, num_samples=expression.shape[0],
             progress=pose_progress,
-        )
-        return expression[:, warmup:], pose[:, warmup:]
+        )  # fmt: skip
+        return CoefficientSequence(expression=expression, pose=pose, fps=audio.fps)
+
+    def _windows(self, audio: AudioFeatures, warmup: int) -> Tensor:
+        """The audio's mel windows on this device, after ``warmup`` windows of silence."""
+        windows = audio.windows.to(self.device)
+        if warmup:
+            windows = torch.cat([self.expression.context_encoder.silence(warmup).to(windows), windows])
+        return windows
+
+    def _projection(self, use_projection: bool | None) -> ManifoldProjection | None:
+        use = self.sampling.use_projection if use_projection is None else use_projection
+        return self.projection if use else None
 
     def _to_class(self, latent: Tensor, source: int, target: int) -> Tensor:
         """The same latent noise around another class's mean (StandardGaussian latents have no means: unchanged)."""

@@ -25,8 +25,7 @@ from .face import FittedFace, GeometricRenderer, extract, extract_video
 from .face.crop import paste_back
 from .face.images import load_image, to_rgb_uint8
 from .face.renderer import RenderSource
-from .flows import extend_latent
-from .generator import CoefficientGenerator, check_strength
+from .generator import CoefficientGenerator, ExpressionLatent, check_strength
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_GENERATOR = PRETRAINED_DIR / "flowvq_small_synthetic.safetensors"
@@ -135,13 +134,11 @@ class TalkingFacePipeline:
             raise FileNotFoundError(f"audio {audio}: no such file")
         return audio_features(audio, fps, name="audio" if not isinstance(audio, str | os.PathLike) else None)
 
-    def reference_latent(self, reference: Any, frames: int) -> tuple[Tensor, int]:
+    def reference_latent(self, reference: Any, frames: int, seed: int = 0) -> ExpressionLatent:
         """Emotion transfer: encode a reference clip (video path, frames [T, H, W, 3], or a coefficient sequence)
-        with ExpFlow under its own context, loop its latents to ``frames``, and return (latent, emotion id)."""
+        with ExpFlow under its own context, its latents looped to ``frames`` (the warm-up's drawn from ``seed``)."""
         expression, windows = self._reference_coefficients(reference)
-        flow = self.generator.expression
-        latent, labels = flow.encode_reference(expression.to(self.device), windows)
-        return extend_latent(latent, frames), int(labels[0])
+        return self.generator.reference_latent(expression, windows, frames=frames, seed=seed)
 
     def _reference_coefficients(self, reference: Any) -> tuple[Tensor, Tensor | None]:
         """[1, T, D] expression of the reference and its audio windows (None: silent)."""
@@ -176,9 +173,7 @@ class TalkingFacePipeline:
         """β̂, ρ̂ for every frame of ``speech``: sampled for ``emotion``, or taken from ``reference``'s latents."""
         label = emotion_id(emotion)
         check_strength(strength)
-        latent = None
-        if reference is not None:
-            latent, label = self.reference_latent(reference, speech.num_frames)
+        latent = None if reference is None else self.reference_latent(reference, speech.num_frames, seed)
         return self.generator.generate(
             speech,
             portrait.face.expression.to(self.device),

@@ -57,6 +57,39 @@ def test_warmup_over_silence_keeps_the_frame_count_and_changes_the_start(audio, 
     assert CoefficientGenerator.load(tmp_path / "warm.safetensors").sampling.warmup_frames == 10
 
 
+@pytest.mark.parametrize("strength", [1.0, 0.4])
+def test_the_blocks_one_by_one_give_what_generate_gives(audio, strength):
+    """sample_latent → generate_expression → generate_pose is generate (what the ComfyUI blocks rely on)."""
+    generator = _generator()
+    generator.sampling = SamplingDefaults(temperature=1.1, warmup_frames=5)
+    whole = _run(generator, audio, strength=strength, num_samples=2)
+    latent = generator.sample_latent(audio.num_frames, "happy", seed=3, num_samples=2)
+    assert latent.latent.shape == (2, 5 + 25, 6) and latent.frames == 25 and latent.warmup_frames == 5
+    expression = generator.generate_expression(audio, torch.zeros(6), latent, strength=strength)
+    pose = generator.generate_pose(audio, torch.zeros(6), seed=3, num_samples=2)
+    assert torch.equal(expression, whole.expression) and torch.equal(pose, whole.pose)
+
+
+def test_a_latent_of_another_length_is_looped_or_cut(audio):
+    generator = _generator()
+    short = generator.sample_latent(10, "sad", seed=1)
+    long = generator.sample_latent(40, "sad", seed=1)
+    for latent in (short, long):
+        assert generator.generate_expression(audio, torch.zeros(6), latent).shape == (1, 25, 6)
+
+
+def test_a_reference_latent_keeps_the_reference_emotion_and_loops(audio):
+    generator = _generator()
+    generator.sampling = SamplingDefaults(warmup_frames=4)
+    reference = torch.rand(1, 12, 6)
+    latent = generator.reference_latent(reference, frames=30, seed=2, labels=3)
+    assert latent.label == 3 and latent.latent.shape == (1, 4 + 30, 6) and latent.frames == 30
+    again = generator.reference_latent(reference, frames=30, seed=2, labels=3)
+    assert torch.equal(latent.latent, again.latent)
+    out = generator.generate(audio, torch.zeros(6), torch.zeros(6), "neutral", expression_latent=latent)
+    assert out.expression.shape == (1, 25, 6)
+
+
 def test_seed_changes_expression_and_pose(audio):
     generator = _generator()
     first, again = _run(generator, audio), _run(generator, audio)
