@@ -54,6 +54,8 @@ class ExpressionLatent:
     label: int
     """The emotion id the codes belong to."""
     warmup_frames: int = 0
+    sampled: bool = True
+    """Drawn from the latent distribution (manifold projection applies), not encoded from a reference."""
 
     @property
     def frames(self) -> int:
@@ -98,11 +100,10 @@ class CoefficientGenerator(nn.Module):
         seed: int = 0,
         temperature: float | None = None,
         num_samples: int = 1,
-        use_projection: bool | None = None,
     ) -> ExpressionLatent:
         """ExpFlow latents for ``frames`` speech frames (and the warm-up before them) drawn from the emotion's
-        Student-t mixture component (paper §3.2), projected onto the training manifold when ``use_projection``.
-        ``temperature`` and ``use_projection`` default to the checkpoint's :class:`SamplingDefaults`."""
+        Student-t mixture component (paper §3.2); ``temperature`` defaults to the checkpoint's
+        :class:`SamplingDefaults`. Manifold projection happens in :meth:`generate_expression`."""
         temperature = self.sampling.temperature if temperature is None else temperature
         label = emotion_id(emotion)
         latent = self.expression.sample_latent(
@@ -111,7 +112,6 @@ class CoefficientGenerator(nn.Module):
             num_samples=num_samples,
             temperature=temperature,
             generator=torch.Generator().manual_seed(seed),
-            projection=self._projection(use_projection),
         )
         return ExpressionLatent(latent, label, self.sampling.warmup_frames)
 
@@ -142,7 +142,7 @@ class CoefficientGenerator(nn.Module):
                 generator=torch.Generator().manual_seed(seed),
             )
             encoded = torch.cat([rest.to(encoded), encoded], 1)
-        return ExpressionLatent(encoded, label, warmup)
+        return ExpressionLatent(encoded, label, warmup, sampled=False)
 
     @torch.inference_mode()
     def generate_expression(
@@ -157,9 +157,11 @@ class CoefficientGenerator(nn.Module):
     ) -> Tensor:
         """β̂ [B, T, D] for every video frame of ``audio`` from ``latent`` (looped or cut to the audio's length).
 
-        ``strength`` (0..2) scales the emotion: the same latent noise is decoded once under its emotion and once
-        moved to the neutral class, and the expressions are mixed as neutral + strength · (emotional − neutral);
-        0 is neutral talking, 1 the emotion as learnt, above 1 exaggerated.
+        Sampled codes are first projected onto the training manifold when ``use_projection`` (default: the
+        checkpoint's); codes encoded from a reference are used as they are. ``strength`` (0..2) scales the
+        emotion: the same latent noise is decoded once under its emotion and once moved to the neutral class, and
+        the expressions are mixed as neutral + strength · (emotional − neutral); 0 is neutral talking, 1 the emotion
+        as learnt, above 1 exaggerated.
         """
         check_strength(strength)
         warmup = latent.warmup_frames
@@ -171,6 +173,8 @@ class CoefficientGenerator(nn.Module):
         batch, label = codes.shape[0], latent.label
         labels = torch.full((batch,), label, dtype=torch.long, device=self.device)
         projection = self._projection(use_projection)
+        if projection is not None and latent.sampled:
+            codes = projection.project(codes, torch.full(codes.shape[:2], label)).to(codes)
         if strength != 1.0 and label != NEUTRAL_ID:
             neutral = self._to_class(codes, label, NEUTRAL_ID)
             if projection is not None:
@@ -228,9 +232,8 @@ class CoefficientGenerator(nn.Module):
         check_strength(strength)
         if expression_latent is None:
             expression_latent = self.sample_latent(
-                audio.num_frames, emotion, seed=seed, temperature=temperature, num_samples=num_samples,
-                use_projection=use_projection,
-            )  # fmt: skip
+                audio.num_frames, emotion, seed=seed, temperature=temperature, num_samples=num_samples
+            )
         frames = self.sampling.warmup_frames + audio.num_frames
 
         def expression_progress(done: int, _: int) -> None:

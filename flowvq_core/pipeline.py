@@ -71,6 +71,25 @@ class VideoSummary:
     coefficients: CoefficientSequence
 
 
+def prepare_portrait(
+    image: Any,
+    renderer: GeometricRenderer,
+    *,
+    device: str | torch.device = "cpu",
+    crop_size: int = 512,
+    landmark_backend: str = "mediapipe",
+) -> Portrait:
+    """Fit the face model to a portrait (its largest face) and make ``renderer``'s source from the face crop.
+
+    ``image``: an image file path, or numpy HxWx3 (uint8 or float 0..1), grayscale/RGBA, or a torch IMAGE.
+    """
+    rgb = load_image(image) if isinstance(image, str | os.PathLike) else to_rgb_uint8(image, name="image")
+    face = extract(rgb, backend=landmark_backend, crop_size=crop_size, name="image")
+    photo = torch.tensor(rgb, device=device, dtype=torch.float32) / 255
+    source = renderer.prepare(face.crop_image(rgb).to(device), face.neutral, face.expression, face.pose)
+    return Portrait(image=photo, face=face, source=source)
+
+
 def load_default_generator(device: str | torch.device = "cpu") -> CoefficientGenerator:
     """The bundled generator, with a clear message if the file is missing from this checkout."""
     if not DEFAULT_GENERATOR.is_file():
@@ -119,12 +138,9 @@ class TalkingFacePipeline:
 
         ``image``: an image file path, or numpy HxWx3 (uint8 or float 0..1), grayscale/RGBA, or a torch IMAGE.
         """
-        rgb = load_image(image) if isinstance(image, str | os.PathLike) else to_rgb_uint8(image, name="image")
-        face = extract(rgb, backend=self.landmark_backend, crop_size=self.crop_size, name="image")
-        photo = torch.tensor(rgb, device=self.device, dtype=torch.float32) / 255
-        crop = face.crop_image(rgb).to(self.device)
-        source = self.renderer.prepare(crop, face.neutral, face.expression, face.pose)
-        return Portrait(image=photo, face=face, source=source)
+        return prepare_portrait(
+            image, self.renderer, device=self.device, crop_size=self.crop_size, landmark_backend=self.landmark_backend
+        )
 
     def audio(self, audio: AudioSource | AudioFeatures, fps: float = 25.0) -> AudioFeatures:
         """Speech as mel windows at ``fps`` (a path, ComfyUI AUDIO, ``(waveform, rate)``, or features as they are)."""
