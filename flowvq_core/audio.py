@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile
 import torch
 from scipy import signal
 
@@ -220,6 +219,8 @@ def _label(source: Any, name: str | None) -> str:
 
 def _read_file(path: Path, label: str) -> tuple[np.ndarray, int]:
     """Decode a file to ``[C, S]`` float32 and its rate: soundfile first, PyAV for formats libsndfile lacks."""
+    import soundfile  # imported on use: decoding files is the only thing that needs libsndfile
+
     if not path.is_file():
         raise ValueError(f"{label}: audio file not found; check the path")
     try:
