@@ -20,11 +20,17 @@ const CURVES = [
 ];
 const PLOT_HEIGHT = 110;
 
+// The emotion's colour mixed into the default dark grey, so titles and labels stay readable on it.
+function darkened(hex, share = 0.3, base = [0x35, 0x35, 0x35]) {
+  const channels = [1, 3, 5].map((i, k) => Math.round(share * parseInt(hex.slice(i, i + 2), 16) + (1 - share) * base[k]));
+  return "#" + channels.map((c) => c.toString(16).padStart(2, "0")).join("");
+}
+
 function paintEmotion(node, emotion) {
   const colour = EMOTION_COLOURS[emotion];
   if (!colour) return;
-  node.color = colour;
-  node.bgcolor = colour + "55";
+  node.color = darkened(colour, 0.6);
+  node.bgcolor = darkened(colour, 0.25);
   node.setDirtyCanvas?.(true, true);
 }
 

@@ -117,7 +117,7 @@ def graphs() -> dict[str, list[Node]]:
             (700, 0),
         ),  # fmt: skip
     ]
-    upscale = Node(13, "ImageScaleBy", {"image": (10, 0), "upscale_method": "lanczos", "scale_by": 1.5}, (1400, 560))
+    upscale = Node(13, "ImageScaleBy", {"image": (10, 0), "upscale_method": "lanczos", "scale_by": 1.5}, (1720, 300))
     one_node = [
         Node(1, "LoadImage", {"image": PORTRAIT}, (0, 0)),
         Node(2, "LoadAudio", {"audio": SPEECH}, (0, 380)),
@@ -214,7 +214,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", default="http://127.0.0.1:8188", help="a running ComfyUI with this pack")
     args = parser.parse_args()
-    object_info = json.load(urllib.request.urlopen(f"{args.server}/object_info"))
+    try:
+        object_info = json.load(urllib.request.urlopen(f"{args.server}/object_info"))
+    except OSError as error:
+        raise SystemExit(f"no ComfyUI answers at {args.server} ({error}); start one with this pack loaded") from error
     (ROOT / "workflows" / "api").mkdir(parents=True, exist_ok=True)
     for name, nodes in graphs().items():
         ui = ui_format(nodes, object_info)
