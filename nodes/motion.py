@@ -15,7 +15,7 @@ from flowvq_core.generator import MAX_STRENGTH, CoefficientGenerator
 from flowvq_core.pipeline import Portrait
 
 from . import comfy
-from .types import CATEGORY, COEFFS, FACE, GENERATOR, LATENT, EmotionCodes
+from .types import CATEGORY, COEFFS, FACE, GENERATOR_INPUT, LATENT, EmotionCodes
 
 SEED = ("INT", {"default": 0, "min": 0, "max": 2**63 - 1, "control_after_generate": True,
                 "tooltip": "Every seed gives other blinks and head motion."})  # fmt: skip
@@ -50,7 +50,7 @@ class FlowVQSampleSMMLatent:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "generator": (GENERATOR, {"tooltip": "From FlowVQ Load Generator."}),
+                "generator": GENERATOR_INPUT,
                 "emotion": (list(EMOTIONS), {"default": "happy", "tooltip": "The emotion to speak with."}),
                 "strength": STRENGTH,
                 "temperature": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 2.0, "step": 0.05,
@@ -96,7 +96,7 @@ class FlowVQEncodeEmotionReference:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "generator": (GENERATOR, {"tooltip": "From FlowVQ Load Generator."}),
+                "generator": GENERATOR_INPUT,
                 "strength": STRENGTH,
                 "seed": SEED,
             },
@@ -146,7 +146,7 @@ class FlowVQExpressionFlow:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "generator": (GENERATOR, {"tooltip": "From FlowVQ Load Generator."}),
+                "generator": GENERATOR_INPUT,
                 "face": (FACE, {"tooltip": "From FlowVQ Extract 3DMM: the expression starts from this face's."}),
                 "audio": ("AUDIO", {"tooltip": "The speech: one video frame per 1/fps s of it."}),
                 "latent": (LATENT, {"tooltip": "From Sample SMM Latent or Encode Emotion Reference."}),
@@ -190,7 +190,7 @@ class FlowVQPoseFlow:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "generator": (GENERATOR, {"tooltip": "From FlowVQ Load Generator."}),
+                "generator": GENERATOR_INPUT,
                 "face": (FACE, {"tooltip": "From FlowVQ Extract 3DMM: the motion starts at this face's pose."}),
                 "audio": ("AUDIO", {"tooltip": "The speech that drives the head."}),
                 "coefficients": (COEFFS, {"tooltip": "From FlowVQ Expression Flow (their expression is kept)."}),

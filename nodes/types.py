@@ -17,6 +17,7 @@ COEFFS = "FLOWVQ_COEFFS"
 LATENT = "FLOWVQ_LATENT"
 """An :class:`EmotionCodes`."""
 CATEGORY = "FlowVQ"
+GENERATOR_INPUT = (GENERATOR, {"tooltip": "From FlowVQ Load Generator."})
 
 
 @dataclass
