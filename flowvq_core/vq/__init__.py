@@ -1,5 +1,20 @@
-"""The codebook stage of the vector-quantized image generator (paper §3.3): quantizer, encoder E_h, decoder D_h."""
+"""The codebook stage of the vector-quantized image generator (paper §3.3): a VQGAN of E_h, codebook C and D_h."""
 
+from .autoencoder import CodebookModel, Reconstruction
+from .config import CodebookConfig
+from .discriminator import PatchDiscriminator
+from .perceptual import PerceptualLoss
 from .quantizer import CodebookUsage, Quantized, VectorQuantizer
+from .training import CodebookTrainer
 
-__all__ = ["CodebookUsage", "Quantized", "VectorQuantizer"]
+__all__ = [
+    "CodebookConfig",
+    "CodebookModel",
+    "CodebookTrainer",
+    "CodebookUsage",
+    "PatchDiscriminator",
+    "PerceptualLoss",
+    "Quantized",
+    "Reconstruction",
+    "VectorQuantizer",
+]
