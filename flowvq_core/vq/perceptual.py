@@ -35,7 +35,8 @@ def vgg19_features() -> nn.Sequential:
 
 
 class PerceptualLoss(nn.Module):
-    """Mean L1 distance between VGG19 features (relu1_2 … relu5_4) of two images in −1..1."""
+    """L_per = ‖Φ(x) − Φ(x̂)‖² (paper eq. 14): mean squared distance of VGG19 features relu1_2 … relu5_4, images
+    in −1..1."""
 
     def __init__(self, features: nn.Sequential):
         super().__init__()
@@ -64,5 +65,5 @@ class PerceptualLoss(nn.Module):
         for index, layer in enumerate(self.features[: FEATURE_LAYERS[-1] + 1]):
             x, y = layer(x), layer(y)
             if index in FEATURE_LAYERS:
-                loss = loss + F.l1_loss(x, y)
+                loss = loss + F.mse_loss(x, y)
         return loss / len(FEATURE_LAYERS)
