@@ -19,6 +19,19 @@ def _bench(args: argparse.Namespace) -> int:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]
     if args.target == "demo":
         return _bench_demo(args, devices)
+    if args.target == "vqig":
+        from .bench import bench_vqig, vqig_parameter_counts
+
+        preset = args.preset if args.preset in ("paper", "tiny") else "paper"
+        print(f"VQIG parameters ({preset} preset):")
+        for name, count in vqig_parameter_counts(preset).items():
+            print(f"  {name:<24} {count / 1e6:8.2f} M")
+        frames = args.frames if args.frames != 250 else 8
+        for device in devices:
+            result = bench_vqig(preset, frames=frames, batch=max(args.batch), device=device)
+            print(f"{device}: {result.frames} frames at {result.size} px in {result.seconds:.1f} s = "
+                  f"{result.frames_per_second:.2f} frames/s, peak memory {result.peak_memory_mb:.0f} MB")  # fmt: skip
+        return 0
     if args.target == "face":
         from .bench import bench_face, format_face_results
 
@@ -206,9 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed and memory", description="Speed and memory benchmarks.")
     bench.add_argument(
         "target",
-        choices=["flows", "face", "demo"],
+        choices=["flows", "face", "demo", "vqig"],
         help="flows: generate expression + pose coefficients; face: extraction and geometric rendering; "
-        "demo: end to end (extract, generate, render 512 px, encode MP4) per second of speech",
+        "demo: end to end (extract, generate, render 512 px, encode MP4) per second of speech; "
+        "vqig: parameter counts and frames/s of the learned renderer (random weights)",
     )
     bench.add_argument("--size", type=int, default=512, help="face: crop size in pixels (default: 512)")
     bench.add_argument("--preset", default="paper", choices=list(PRESETS), help="model size (default: paper)")

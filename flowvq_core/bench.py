@@ -278,3 +278,61 @@ def format_demo_result(result: DemoBenchResult) -> str:
     rows.append(f"  {'total':<18} {result.total:>7.2f} s = {per_second:.2f} s per second of speech")
     rows.append(f"  peak memory {result.peak_memory_mb:.0f} MB")
     return "\n".join(rows)
+
+
+@dataclass
+class VQIGBenchResult:
+    preset: str
+    device: str
+    size: int
+    frames: int
+    seconds: float
+    frames_per_second: float
+    peak_memory_mb: float
+
+
+def vqig_parameter_counts(preset: str = "paper") -> dict[str, int]:
+    """Parameters of each part of the VQIG (the codebook stage's E_h, C, D_h included)."""
+    from .vqig import VQIG, VQIGConfig
+
+    model = VQIG(VQIGConfig.preset(preset))
+    parts = {
+        "E_h (encoder)": model.codebook.encoder,
+        "C (codebook)": model.codebook.quantizer,
+        "D_h (decoder)": model.codebook.decoder,
+        "E_w (warped encoder)": model.warped_encoder,
+        "psi (mapping)": model.mapping,
+        "W (warping)": model.warping,
+        "phi + MHCA + AdaIN + T": model.predictor,
+    }
+    counts = {name: sum(p.numel() for p in part.parameters()) for name, part in parts.items()}
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def bench_vqig(preset: str = "paper", frames: int = 8, batch: int = 4, device: str = "cpu") -> VQIGBenchResult:
+    """Frames/s of the VQIG rendering ``frames`` frames in batches (random weights: speed does not depend on them)."""
+    from .vqig import VQIG, VQIGConfig
+    from .vqig.mapping import coefficient_windows
+
+    config = VQIGConfig.preset(preset)
+    target = torch.device(device)
+    model = VQIG(config).to(target).eval()
+    size = config.codebook.image_size
+    generator = torch.Generator().manual_seed(0)
+    source = (torch.rand(1, 3, size, size, generator=generator) * 2 - 1).to(target)
+    coefficients = torch.rand(1, frames, config.coefficient_dim, generator=generator).to(target)
+    windows = coefficient_windows(coefficients, config.window)
+    with torch.inference_mode():
+        codes = model.source_codes(source)
+        model(source, codes, windows[:1])  # warm-up
+        with MemoryPeak(target) as memory:
+            start = time.perf_counter()
+            for first in range(0, frames, batch):
+                part = windows[first : first + batch]
+                count = part.shape[0]
+                model(source.expand(count, -1, -1, -1), codes.expand(count, -1, -1, -1), part)
+            if target.type == "cuda":
+                torch.cuda.synchronize(target)
+            seconds = time.perf_counter() - start
+    return VQIGBenchResult(preset, str(target), size, frames, seconds, frames / seconds, memory.peak)

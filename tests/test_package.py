@@ -69,6 +69,12 @@ def test_bench_flows_runs_on_the_tiny_preset(capsys, tmp_path):
     assert (tmp_path / "bench.json").read_text().count('"batch"') == 2
 
 
+def test_bench_vqig_prints_parameter_counts_and_speed(capsys):
+    assert main(["bench", "vqig", "--preset", "tiny", "--frames", "2", "--batch", "2", "--device", "cpu"]) == 0
+    output = capsys.readouterr().out
+    assert "E_h (encoder)" in output and "total" in output and "frames/s" in output and "peak memory" in output
+
+
 def test_emotions_have_fixed_ids_and_clear_errors():
     assert EMOTIONS[0] == "angry" and EMOTIONS[-1] == "talking" and len(EMOTIONS) == 9
     assert emotion_id("Happy") == 4 and emotion_id(8) == 8
