@@ -95,7 +95,12 @@ def _make_video(args: argparse.Namespace, image, audio, output: str) -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     generator = CoefficientGenerator.load(args.generator, device=device) if args.generator else None
-    pipeline = TalkingFacePipeline(generator, device=device, crop_size=args.size)
+    renderer = None
+    if getattr(args, "renderer", None):
+        from .vqig import VQIGRenderer
+
+        renderer = VQIGRenderer.load(args.renderer, device=device)
+    pipeline = TalkingFacePipeline(generator, renderer, device=device, crop_size=args.size)
     progress = _Progress(args.quiet, "generating")
     start = time.perf_counter()
     try:
@@ -306,6 +311,9 @@ def _video_options(
     parser.add_argument("--size", type=int, default=512, help="face crop size in pixels (default: 512)")
     parser.add_argument("--full-frame", action="store_true", help="paste the face back into the full photo")
     parser.add_argument("--generator", metavar="FILE", help="a generator checkpoint (default: the bundled one)")
+    parser.add_argument(
+        "--renderer", metavar="FILE", help="a trained VQIG checkpoint (default: the geometric renderer)"
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -134,6 +134,15 @@ def read_checkpoint(
     )
 
 
+def checkpoint_kind(path: str | os.PathLike[str]) -> str | None:
+    """The ``kind`` a FlowVQ checkpoint declares (reading only its header), or None for any other file."""
+    try:
+        with safe_open(os.fspath(path), framework="pt", device="cpu") as handle:
+            return (handle.metadata() or {}).get(_KIND_KEY)
+    except (SafetensorError, OSError, ValueError):
+        return None
+
+
 def _check_metadata(path: str, metadata: dict[str, str], kind: str | None, face_model_id: str | None) -> int:
     """Validate the FlowVQ metadata of ``path`` and return its format version."""
     if _VERSION_KEY not in metadata:

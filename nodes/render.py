@@ -12,6 +12,7 @@ from flowvq_core.face import GeometricRenderer
 from flowvq_core.face.crop import paste_back
 from flowvq_core.generator import CoefficientGenerator
 from flowvq_core.pipeline import RENDER_CHUNK, Portrait, TalkingFacePipeline, load_default_generator
+from flowvq_core.vqig.renderer import VQIGRenderer
 
 from . import comfy
 from .motion import SEED, STRENGTH
@@ -40,11 +41,16 @@ class FlowVQRender:
         }  # fmt: skip
 
     def render(
-        self, renderer: GeometricRenderer, face: Portrait, coefficients: CoefficientSequence, sample: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, renderer: GeometricRenderer | VQIGRenderer, face: Portrait, coefficients: CoefficientSequence,
+        sample: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         if sample >= coefficients.num_samples:
             raise ValueError(f"sample {sample} does not exist; the coefficients hold {coefficients.num_samples}")
-        device = face.source.image.device
+        source = face.source
+        if not isinstance(renderer, GeometricRenderer):  # a learned renderer encodes the source crop its own way
+            fitted = face.face
+            source = renderer.prepare(face.source.image, fitted.neutral, fitted.expression, fitted.pose)
+        device = source.image.device
         expression = coefficients.expression[sample].to(device)
         pose = coefficients.pose[sample].to(device)
         total = expression.shape[0]
@@ -52,7 +58,7 @@ class FlowVQRender:
         frames, masks = [], []
         for start in range(0, total, RENDER_CHUNK):
             chunk = slice(start, start + RENDER_CHUNK)
-            crop, mask = renderer.render(face.source, expression[chunk], pose[chunk])
+            crop, mask = renderer.render(source, expression[chunk], pose[chunk])
             frames.append(crop.to(comfy.output_device()))
             masks.append(mask.to(comfy.output_device()))
             progress(min(start + RENDER_CHUNK, total), total)
@@ -139,7 +145,7 @@ class FlowVQTalkingFace:
         seed: int,
         full_frame: bool,
         generator: CoefficientGenerator | None = None,
-        renderer: GeometricRenderer | None = None,
+        renderer: GeometricRenderer | VQIGRenderer | None = None,
     ) -> tuple[torch.Tensor, dict[str, Any], float]:
         device = comfy.compute_device()
         pipeline = TalkingFacePipeline(

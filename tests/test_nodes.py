@@ -141,6 +141,25 @@ def test_loaders_give_the_bundled_generator_or_a_file_from_models_flowvq(comfy_e
     assert renderer.grid_size == 48 and renderer.mouth_interior is False
 
 
+def test_a_vqig_in_models_flowvq_is_offered_as_a_renderer_and_renders(comfy_env, portrait_image, generator):
+    from flowvq_core.vqig import VQIG, VQIGConfig, VQIGRenderer
+
+    folder = comfy_env.folder_paths.folder_names_and_paths["flowvq"][0][0]
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(0)
+    VQIGRenderer(VQIG(VQIGConfig.preset("tiny"))).save(os.path.join(folder, "tiny_vqig.safetensors"))
+    generator.save(os.path.join(folder, "generator.safetensors"))
+    renderers = nodes.FlowVQLoadRenderer.INPUT_TYPES()["required"]["renderer"][0]
+    assert renderers == [nodes.loaders.GEOMETRIC, "vqig: tiny_vqig.safetensors"]
+    generators = nodes.FlowVQLoadGenerator.INPUT_TYPES()["required"]["checkpoint"][0]
+    assert generators == [nodes.loaders.BUNDLED, "generator.safetensors"], "each list shows only its own kind"
+    (vqig,) = _node("FlowVQLoadRenderer").load("vqig: tiny_vqig.safetensors", 32, True)
+    face, coefficients = _node("FlowVQExtract3DMM").extract(portrait_image, "mediapipe", 128, 25.0)
+    moving = CoefficientSequence(coefficients.expression.expand(1, 3, -1), coefficients.pose.expand(1, 3, -1), 25.0)
+    frames, masks = _node("FlowVQRender").render(vqig, face, moving, 0)
+    assert frames.shape == (3, 128, 128, 3) and masks.shape == (3, 128, 128)
+
+
 def test_extract_gives_a_face_and_one_frame_per_image(comfy_env, portrait_image):
     face, coefficients = _node("FlowVQExtract3DMM").extract(portrait_image, "mediapipe", 256, 25.0)
     assert face.face.crop.output_size == 256 and face.source.image.shape == (256, 256, 3)

@@ -3,5 +3,16 @@
 from .config import VQIGConfig
 from .losses import VQIGLosses, code_level_losses, image_level_loss
 from .model import VQIG, VQIGOutput
+from .renderer import VQIGRenderer
+from .training import VQIGTrainer
 
-__all__ = ["VQIG", "VQIGConfig", "VQIGLosses", "VQIGOutput", "code_level_losses", "image_level_loss"]
+__all__ = [
+    "VQIG",
+    "VQIGConfig",
+    "VQIGLosses",
+    "VQIGOutput",
+    "VQIGRenderer",
+    "VQIGTrainer",
+    "code_level_losses",
+    "image_level_loss",
+]

@@ -1,0 +1,98 @@
+"""The VQIG as a renderer: the same interface as the geometric renderer (source face + coefficients → frames).
+
+``prepare`` encodes the source crop once (z_c); ``render`` turns each frame's window of [β; ρ] into a frame through
+the codebook. The model works at its own resolution (512 px for the paper preset); crops of another size are
+resized to it and back. Checkpoints are safetensors with the config in their metadata (never pickles).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..checkpoint import CheckpointError, load_module_state, read_checkpoint, save_checkpoint
+from ..face.rig import FACE_MODEL_ID
+from .config import VQIGConfig
+from .mapping import coefficient_windows
+from .model import VQIG
+
+VQIG_KIND = "flowvq-vqig"
+
+
+@dataclass
+class VQIGSource:
+    image: Tensor
+    """[1, 3, S, S] the source crop at the model's size, −1..1."""
+    codes: Tensor
+    """[1, C, s, s] its quantized features z_c."""
+    output_size: int
+    """Side of the crop the frames are returned at (the source crop's)."""
+
+
+class VQIGRenderer:
+    def __init__(self, model: VQIG, *, chunk: int = 8):
+        self.model = model.eval()
+        self.chunk = chunk
+
+    @property
+    def size(self) -> int:
+        return self.model.config.codebook.image_size
+
+    @torch.no_grad()
+    def prepare(self, image: Tensor, neutral: Tensor, expression: Tensor, pose: Tensor) -> VQIGSource:
+        """``image`` [S, S, 3] (0..1) is the source crop; the fitted face is not needed beyond it (the coefficients
+        given to :meth:`render` carry the motion), but the signature is the geometric renderer's."""
+        device = next(self.model.parameters()).device
+        crop = image.permute(2, 0, 1).unsqueeze(0).float().to(device)
+        if crop.shape[-1] != self.size:
+            crop = F.interpolate(crop, size=self.size, mode="bilinear", antialias=True, align_corners=False)
+        crop = crop * 2 - 1
+        return VQIGSource(image=crop, codes=self.model.source_codes(crop), output_size=image.shape[0])
+
+    @torch.no_grad()
+    def render_frames(self, source: VQIGSource, expression: Tensor, pose: Tensor) -> Tensor:
+        """β̂ [T, U] and ρ̂ [T, 6] → frames [T, S, S, 3] in 0..1 at the source crop's size."""
+        coefficients = torch.cat([expression, pose], -1).float().to(source.image.device)
+        if coefficients.shape[-1] != self.model.config.coefficient_dim:
+            raise ValueError(
+                f"this VQIG takes {self.model.config.coefficient_dim} coefficients per frame ([β; ρ]), got "
+                f"{coefficients.shape[-1]}; it was trained for another face rig"
+            )
+        windows = coefficient_windows(coefficients.unsqueeze(0), self.model.config.window)
+        frames = []
+        for start in range(0, windows.shape[0], self.chunk):
+            part = windows[start : start + self.chunk]
+            count = part.shape[0]
+            out = self.model(source.image.expand(count, -1, -1, -1), source.codes.expand(count, -1, -1, -1), part)
+            image = (out.image.clamp(-1, 1) + 1) / 2
+            if image.shape[-1] != source.output_size:
+                image = F.interpolate(image, size=source.output_size, mode="bilinear", antialias=True,
+                                      align_corners=False)  # fmt: skip
+            frames.append(image.permute(0, 2, 3, 1))
+        return torch.cat(frames)
+
+    def render(self, source: VQIGSource, expression: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
+        """Frames [T, S, S, 3] and masks [T, S, S]: the VQIG generates the whole crop, so the mask is all ones."""
+        frames = self.render_frames(source, expression, pose)
+        return frames, torch.ones(frames.shape[:3], dtype=frames.dtype, device=frames.device)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        tensors = {name: tensor for name, tensor in self.model.state_dict().items()}
+        save_checkpoint(path, tensors, kind=VQIG_KIND, config_json=json.dumps(self.model.config.to_dict()),
+                        face_model_id=FACE_MODEL_ID)  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> VQIGRenderer:
+        checkpoint = read_checkpoint(path, kind=VQIG_KIND, face_model_id=FACE_MODEL_ID)
+        try:
+            config = VQIGConfig.from_dict(json.loads(checkpoint.config_json))
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"{path}: its VQIG config cannot be read ({error})") from error
+        model = VQIG(config)
+        load_module_state(model, checkpoint.tensors, source=str(path))
+        return cls(model.to(device))
