@@ -20,12 +20,14 @@ def _bench(args: argparse.Namespace) -> int:
     if args.target == "demo":
         return _bench_demo(args, devices)
     if args.target == "vqig":
-        from .bench import bench_vqig, vqig_parameter_counts
+        from .bench import CODEFORMER_PARAMETERS, bench_vqig, vqig_parameter_counts
 
         preset = args.preset if args.preset in ("paper", "tiny") else "paper"
-        print(f"VQIG parameters ({preset} preset):")
+        print(f"VQIG parameters ({preset} preset; CodeFormer's in the same setting where it has the part):")
         for name, count in vqig_parameter_counts(preset).items():
-            print(f"  {name:<24} {count / 1e6:8.2f} M")
+            reference = CODEFORMER_PARAMETERS.get(name)
+            beside = f"   CodeFormer {reference / 1e6:6.2f} M" if reference and preset == "paper" else ""
+            print(f"  {name:<24} {count / 1e6:8.2f} M{beside}")
         frames = args.frames if args.frames != 250 else 8
         for device in devices:
             result = bench_vqig(preset, frames=frames, batch=max(args.batch), device=device)

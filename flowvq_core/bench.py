@@ -291,6 +291,17 @@ class VQIGBenchResult:
     peak_memory_mb: float
 
 
+CODEFORMER_PARAMETERS = {
+    "E_h (encoder)": 29.42e6,
+    "C (codebook)": 0.26e6,
+    "D_h (decoder)": 34.06e6,
+    "T (transformer layers)": 18.93e6,
+}
+"""CodeFormer's counts in the same setting (the paper's §3.3 follows it; the paper gives none itself): its
+VQAutoEncoder with options/VQGAN_512_ds32_nearest_stage1.yml and the 9 TransformerSALayers of CodeFormer_stage2.yml,
+counted by instantiating sczhou/CodeFormer's classes (2026-11-26)."""
+
+
 def vqig_parameter_counts(preset: str = "paper") -> dict[str, int]:
     """Parameters of each part of the VQIG (the codebook stage's E_h, C, D_h included)."""
     from .vqig import VQIG, VQIGConfig
@@ -304,9 +315,10 @@ def vqig_parameter_counts(preset: str = "paper") -> dict[str, int]:
         "psi (mapping)": model.mapping,
         "W (warping)": model.warping,
         "phi + MHCA + AdaIN + T": model.predictor,
+        "T (transformer layers)": model.predictor.transformer,
     }
     counts = {name: sum(p.numel() for p in part.parameters()) for name, part in parts.items()}
-    counts["total"] = sum(counts.values())
+    counts["total"] = sum(count for name, count in counts.items() if name != "T (transformer layers)")
     return counts
 
 

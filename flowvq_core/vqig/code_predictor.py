@@ -39,7 +39,8 @@ class CodePredictor(nn.Module):
         self.adain = AdaIN(dim, config.descriptor_dim)
         self.to_features = nn.Linear(dim, channels)
         self.positions = nn.Parameter(0.02 * torch.randn(positions, dim))
-        layer = nn.TransformerEncoderLayer(dim, config.heads, 4 * dim, dropout=0.0, batch_first=True, norm_first=True)
+        # CodeFormer's code-prediction layers (which the paper's T follows) use an MLP twice the model width.
+        layer = nn.TransformerEncoderLayer(dim, config.heads, 2 * dim, dropout=0.0, batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, config.transformer_layers, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, config.codebook.num_codes))
 
