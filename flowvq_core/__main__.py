@@ -30,8 +30,8 @@ def _bench(args: argparse.Namespace) -> int:
             print(f"  {name:<24} {count / 1e6:8.2f} M{beside}")
         frames = args.frames if args.frames != 250 else 8
         for device in devices:
-            result = bench_vqig(preset, frames=frames, batch=max(args.batch), device=device)
-            print(f"{device}: {result.frames} frames at {result.size} px in {result.seconds:.1f} s = "
+            result = bench_vqig(preset, frames=frames, batch=max(args.batch), device=device, precision=args.precision)
+            print(f"{result.device}: {result.frames} frames at {result.size} px in {result.seconds:.1f} s = "
                   f"{result.frames_per_second:.2f} frames/s, peak memory {result.peak_memory_mb:.0f} MB")  # fmt: skip
         return 0
     if args.target == "face":
@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.add_argument(
         "--seconds", type=float, default=0, help="demo: speech-like audio of this length instead of the demo sentence"
+    )
+    bench.add_argument(
+        "--precision", default="float32", choices=["float32", "bfloat16"], help="vqig: float32 or bfloat16 autocast"
     )
     bench.set_defaults(run=_bench)
 

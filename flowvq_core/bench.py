@@ -322,29 +322,29 @@ def vqig_parameter_counts(preset: str = "paper") -> dict[str, int]:
     return counts
 
 
-def bench_vqig(preset: str = "paper", frames: int = 8, batch: int = 4, device: str = "cpu") -> VQIGBenchResult:
-    """Frames/s of the VQIG rendering ``frames`` frames in batches (random weights: speed does not depend on them)."""
-    from .vqig import VQIG, VQIGConfig
-    from .vqig.mapping import coefficient_windows
+def bench_vqig(
+    preset: str = "paper", frames: int = 8, batch: int = 4, device: str = "cpu", precision: str = "float32"
+) -> VQIGBenchResult:
+    """Frames/s of the VQIG renderer drawing ``frames`` frames in batches of ``batch`` (random weights: speed does
+    not depend on them), in ``precision`` (float32, or bfloat16 autocast)."""
+    from .face.rig import NUM_UNITS
+    from .vqig import VQIG, VQIGConfig, VQIGRenderer
 
     config = VQIGConfig.preset(preset)
     target = torch.device(device)
-    model = VQIG(config).to(target).eval()
+    renderer = VQIGRenderer(VQIG(config).to(target), chunk=batch, precision=precision)
     size = config.codebook.image_size
     generator = torch.Generator().manual_seed(0)
-    source = (torch.rand(1, 3, size, size, generator=generator) * 2 - 1).to(target)
-    coefficients = torch.rand(1, frames, config.coefficient_dim, generator=generator).to(target)
-    windows = coefficient_windows(coefficients, config.window)
+    crop = torch.rand(size, size, 3, generator=generator)
+    expression = torch.rand(frames, NUM_UNITS, generator=generator).to(target)
+    pose = 0.05 * torch.randn(frames, 6, generator=generator).to(target)
     with torch.inference_mode():
-        codes = model.source_codes(source)
-        model(source, codes, windows[:1])  # warm-up
+        source = renderer.prepare(crop, torch.zeros(468, 3), torch.zeros(NUM_UNITS), torch.zeros(6))
+        renderer.render_frames(source, expression[:1], pose[:1])  # warm-up
         with MemoryPeak(target) as memory:
             start = time.perf_counter()
-            for first in range(0, frames, batch):
-                part = windows[first : first + batch]
-                count = part.shape[0]
-                model(source.expand(count, -1, -1, -1), codes.expand(count, -1, -1, -1), part)
+            renderer.render_frames(source, expression, pose)
             if target.type == "cuda":
                 torch.cuda.synchronize(target)
             seconds = time.perf_counter() - start
-    return VQIGBenchResult(preset, str(target), size, frames, seconds, frames / seconds, memory.peak)
+    return VQIGBenchResult(preset, f"{target} {precision}", size, frames, seconds, frames / seconds, memory.peak)

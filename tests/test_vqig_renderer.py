@@ -77,3 +77,14 @@ def test_generate_renders_through_a_vqig_checkpoint(renderer, tmp_path):
     assert main(command) == 0
     with av.open(str(tmp_path / "o.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 10
+
+
+def test_bfloat16_autocast_renders_float32_frames_close_to_float32(renderer):
+    source = renderer.prepare(torch.rand(64, 64, 3), torch.zeros(468, 3), torch.zeros(NUM_UNITS), torch.zeros(6))
+    expression, pose = _motion(2)
+    full = renderer.render_frames(source, expression, pose)
+    half = VQIGRenderer(renderer.model, precision="bfloat16").render_frames(source, expression, pose)
+    assert half.dtype == torch.float32 and half.shape == full.shape
+    assert float((half - full).abs().mean()) < 0.05
+    with pytest.raises(ValueError, match="precision"):
+        VQIGRenderer(renderer.model, precision="float16")

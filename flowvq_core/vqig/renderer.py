@@ -34,10 +34,18 @@ class VQIGSource:
     """Side of the crop the frames are returned at (the source crop's)."""
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
 class VQIGRenderer:
-    def __init__(self, model: VQIG, *, chunk: int = 8):
+    def __init__(self, model: VQIG, *, chunk: int = 8, precision: str = "float32"):
+        """``precision`` "bfloat16" runs the per-frame networks under autocast (faster on GPUs with bf16 units); the
+        source codes and the returned frames stay float32."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.model = model.eval()
         self.chunk = chunk
+        self.precision = precision
 
     @property
     def size(self) -> int:
@@ -65,11 +73,13 @@ class VQIGRenderer:
             )
         windows = coefficient_windows(coefficients.unsqueeze(0), self.model.config.window)
         frames = []
+        autocast = torch.autocast(source.image.device.type, torch.bfloat16, enabled=self.precision == "bfloat16")
         for start in range(0, windows.shape[0], self.chunk):
             part = windows[start : start + self.chunk]
             count = part.shape[0]
-            out = self.model(source.image.expand(count, -1, -1, -1), source.codes.expand(count, -1, -1, -1), part)
-            image = (out.image.clamp(-1, 1) + 1) / 2
+            with autocast:
+                out = self.model(source.image.expand(count, -1, -1, -1), source.codes.expand(count, -1, -1, -1), part)
+            image = (out.image.float().clamp(-1, 1) + 1) / 2
             if image.shape[-1] != source.output_size:
                 image = F.interpolate(image, size=source.output_size, mode="bilinear", antialias=True,
                                       align_corners=False)  # fmt: skip
@@ -87,7 +97,9 @@ class VQIGRenderer:
                         face_model_id=FACE_MODEL_ID)  # fmt: skip
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> VQIGRenderer:
+    def load(
+        cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu", precision: str = "float32"
+    ) -> VQIGRenderer:
         checkpoint = read_checkpoint(path, kind=VQIG_KIND, face_model_id=FACE_MODEL_ID)
         try:
             config = VQIGConfig.from_dict(json.loads(checkpoint.config_json))
@@ -95,4 +107,4 @@ class VQIGRenderer:
             raise CheckpointError(f"{path}: its VQIG config cannot be read ({error})") from error
         model = VQIG(config)
         load_module_state(model, checkpoint.tensors, source=str(path))
-        return cls(model.to(device))
+        return cls(model.to(device), precision=precision)
