@@ -9,6 +9,21 @@ from collections.abc import Sequence
 from .config import PRESETS
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    from .data.prepare import prepare
+
+    progress = _Progress(args.quiet, "preparing")
+    try:
+        summary = prepare(args.source, args.out, args.layout, fps=args.fps, crop_size=args.crop_size,
+                          progress=progress)  # fmt: skip
+    finally:
+        progress.close()
+    reasons = ", ".join(f"{count} {reason}" for reason, count in (summary.reasons or {}).items())
+    print(f"{args.out}: {summary.done} prepared, {summary.skipped} skipped{f' ({reasons})' if reasons else ''}, "
+          f"{summary.already} already there")  # fmt: skip
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import torch
 
@@ -223,6 +238,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    preparation = commands.add_parser(
+        "prepare",
+        help="turn talking videos (or face photos) into training shards",
+        description="Decode, track and fit every video (or photo) under SOURCE and write training shards to OUT, with "
+        "a manifest; a second run skips what is done. Layouts: videos (any folder; an emotion folder name labels "
+        "its clips), mead (<actor>/video/front/<emotion>/level_<n>/*.mp4), hdtf (long videos cut into 5-second "
+        "clips), ffhq (face photos → crops for the codebook).",
+    )
+    preparation.add_argument("source", help="the folder to read")
+    preparation.add_argument("out", help="the folder to write (created)")
+    preparation.add_argument("--layout", default="videos", choices=["videos", "mead", "hdtf", "ffhq"])
+    preparation.add_argument("--fps", type=float, default=25.0, help="frame rate of the coefficients (default: 25)")
+    preparation.add_argument("--crop-size", type=int, default=256, help="ffhq: face crop side in pixels")
+    preparation.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    preparation.set_defaults(run=_prepare)
+
     bench = commands.add_parser("bench", help="measure speed and memory", description="Speed and memory benchmarks.")
     bench.add_argument(
         "target",
@@ -326,7 +357,7 @@ def _video_options(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("generate", "demo", "eval"):
+    if args.command in ("generate", "demo", "eval", "prepare"):
         try:
             return args.run(args)
         except USER_ERRORS as error:
