@@ -24,6 +24,19 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .training import FlowTrainingConfig, train_flows
+
+    names = ("preset", "steps", "batch", "frames", "learning_rate", "checkpoint_every", "log_every", "seed",
+             "ema_decay", "amp")  # fmt: skip
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    overrides["stage"] = args.stage
+    config = (FlowTrainingConfig.from_file(args.config, **overrides) if args.config
+              else FlowTrainingConfig(**overrides))  # fmt: skip
+    train_flows(config, args.data, args.out, resume=args.resume, init=args.init, device=args.device)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import torch
 
@@ -254,6 +267,32 @@ def build_parser() -> argparse.ArgumentParser:
     preparation.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     preparation.set_defaults(run=_prepare)
 
+    training = commands.add_parser(
+        "train",
+        help="train ExpFlow or PoseFlow on prepared data (resumable; torchrun for many GPUs)",
+        description="Train a flow of paper §3.2 on the output of `prepare` (or a corpus file). Checkpoints go to OUT "
+        "every --checkpoint-every steps; --resume continues exactly where a run stopped. Launch with `torchrun "
+        "--nproc_per_node=N -m flowvq_core train ...` to train on N GPUs (or CPU processes) at once.",
+    )
+    training.add_argument("stage", choices=["expflow", "poseflow"])
+    training.add_argument("--data", required=True, help="a folder written by prepare, or a corpus .safetensors")
+    training.add_argument("--out", required=True, help="the run's folder (checkpoints, generator, log.csv)")
+    training.add_argument("--config", metavar="FILE", help="a JSON file of settings (the flags below override it)")
+    training.add_argument("--preset", help="model size: tiny, small or paper (default: small)")
+    training.add_argument("--steps", type=int)
+    training.add_argument("--batch", type=int)
+    training.add_argument("--frames", type=int, help="frames per training window")
+    training.add_argument("--learning-rate", type=float)
+    training.add_argument("--checkpoint-every", type=int)
+    training.add_argument("--log-every", type=int)
+    training.add_argument("--seed", type=int)
+    training.add_argument("--ema", type=float, dest="ema_decay", help="keep a moving average of the weights")
+    training.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
+    training.add_argument("--init", metavar="FILE", help="start from this generator's weights")
+    training.add_argument("--resume", action="store_true", help="continue from OUT/state.safetensors")
+    training.add_argument("--device", default="auto", help="cpu, cuda (default: CUDA when present)")
+    training.set_defaults(run=_train)
+
     bench = commands.add_parser("bench", help="measure speed and memory", description="Speed and memory benchmarks.")
     bench.add_argument(
         "target",
@@ -357,7 +396,7 @@ def _video_options(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("generate", "demo", "eval", "prepare"):
+    if args.command in ("generate", "demo", "eval", "prepare", "train"):
         try:
             return args.run(args)
         except USER_ERRORS as error:

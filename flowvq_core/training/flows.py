@@ -1,0 +1,302 @@
+"""``train expflow`` / ``train poseflow``: the flows of paper §3.2 on prepared data, resumable, on one or many devices.
+
+Every step's batch and random draws (history dropout, consistency samples) come from a seed made of (seed, rank,
+step), so a run stopped at any checkpoint and resumed with ``--resume`` takes exactly the steps an uninterrupted run
+takes. Checkpoints (``state.safetensors``: weights, Adam's state, the step) are written by rank 0 every
+``checkpoint_every`` steps, with a usable ``generator.safetensors`` beside them; ``log.csv`` gets the losses (and
+TensorBoard when it is installed). After ExpFlow the manifold-projection bank is built and stored in the generator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..config import GeneratorConfig
+from ..corpus import CoefficientCorpus
+from ..face.rig import FACE_MODEL_ID, NUM_UNITS
+from ..flows import ManifoldProjection
+from ..flows.context import SequenceBatch
+from ..generator import CoefficientGenerator
+from . import distributed
+from .state import load_training_state, save_training_state
+
+STAGES = {"expflow": "expression", "poseflow": "pose"}
+DEQUANTISATION_NOISE = {"expression": 0.01, "pose": 0.001}
+"""Noise added to the training coefficients: clipped units sit exactly at 0, a point mass no density can fit."""
+
+
+@dataclass
+class FlowTrainingConfig:
+    stage: str = "expflow"
+    preset: str = "small"
+    steps: int = 6000
+    batch: int = 64
+    frames: int = 40
+    learning_rate: float = 1e-3
+    warmup_steps: int = 50
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 200
+    log_every: int = 10
+    validation_batches: int = 4
+    seed: int = 0
+    amp: bool = False
+    """bfloat16 autocast on CUDA (off by default: the flows' log-determinants lose precision in 16 bits)."""
+    ema_decay: float = 0.0
+    """Exponential moving average of the weights (e.g. 0.999); the written generator then holds the average."""
+    bank_batches: int = 8
+
+    @classmethod
+    def from_file(cls, path: str, **overrides) -> FlowTrainingConfig:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+class _Loss(nn.Module):
+    """The flow's training loss as a module call, so DistributedDataParallel sees it (and averages gradients)."""
+
+    def __init__(self, flow: nn.Module):
+        super().__init__()
+        self.flow = flow
+
+    def forward(self, batch: SequenceBatch) -> tuple[Tensor, Tensor, Tensor]:
+        loss = self.flow.loss(batch)
+        return loss.total, loss.nll, loss.consistency
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """A seed that depends only on (seed, rank, step)."""
+    digest = hashlib.sha256(f"{seed}/{rank}/{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def _batch(sampler, kind: str, config: FlowTrainingConfig, seed: int) -> SequenceBatch:
+    generator = torch.Generator().manual_seed(seed)
+    batch = sampler.batch(kind, config.batch, config.frames, generator)
+    noise = torch.randn(batch.coefficients.shape, generator=generator) * DEQUANTISATION_NOISE[kind]
+    return dataclasses.replace(batch, coefficients=batch.coefficients + noise.to(batch.coefficients.device))
+
+
+def load_corpus(data: str | Path, split: str) -> CoefficientCorpus | None:
+    """A prepared folder's clips of ``split`` (``prepare``'s output), or a corpus file (used whole for training)."""
+    from ..data.prepare import load_prepared_corpus
+
+    data = Path(data)
+    if data.is_file():
+        return CoefficientCorpus.load(data) if split == "train" else None
+    try:
+        return load_prepared_corpus(data, split)
+    except ValueError:
+        if split == "train":
+            raise
+        return None
+
+
+def train_flows(
+    config: FlowTrainingConfig,
+    data: str | Path,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    init: str | None = None,
+    device: str = "auto",
+    say: Callable[[str], None] = print,
+) -> dict:
+    """Train ``config.stage`` on ``data`` into ``out``; returns the summary also written as ``summary.json``."""
+    if config.stage not in STAGES:
+        raise ValueError(f"unknown stage {config.stage!r}; choose one of {', '.join(STAGES)}")
+    kind = STAGES[config.stage]
+    ranks = distributed.setup(device)
+    out = Path(out)
+    state_path, generator_path = out / "state.safetensors", out / "generator.safetensors"
+    if ranks.main:
+        out.mkdir(parents=True, exist_ok=True)
+    say = say if ranks.main else (lambda _: None)
+    try:
+        corpus = load_corpus(data, "train")
+        validation = load_corpus(data, "test")
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
+        generator = CoefficientGenerator(
+            GeneratorConfig.preset(config.preset, expression_dim=NUM_UNITS, pose_dim=6), face_model_id=FACE_MODEL_ID
+        )
+        if init:
+            generator.load_state_dict(CoefficientGenerator.load(init).state_dict(), strict=False)
+        generator = generator.to(ranks.device)
+        flow = getattr(generator, kind)
+        sampler = corpus.sampler(ranks.device)
+        flow.train()
+        with torch.no_grad():  # actnorm's data-dependent initialisation, on the same batch on every rank
+            flow.loss(_batch(sampler, kind, config, step_seed(config.seed, 0, -1)))
+        optimizer = torch.optim.Adam(flow.parameters(), lr=config.learning_rate)
+        start = 0
+        if resume and state_path.is_file():
+            start, _ = load_training_state(state_path, flow, optimizer, {})
+            say(f"resuming {config.stage} at step {start}")
+        average = [p.detach().clone() for p in flow.parameters()] if config.ema_decay > 0 else None
+        module: nn.Module = _Loss(flow)
+        if ranks.distributed:
+            module = nn.parallel.DistributedDataParallel(
+                module, device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None
+            )
+        log = _Log(out, ranks.main, resume=start > 0, say=say)
+        began = time.perf_counter()
+        for step in range(start, config.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup_steps))
+            seed = step_seed(config.seed, ranks.rank, step)
+            torch.manual_seed(seed)
+            batch = _batch(sampler, kind, config, seed)
+            autocast = torch.autocast("cuda", torch.bfloat16, enabled=config.amp and ranks.device.type == "cuda")
+            with autocast:
+                total, nll, consistency = module(batch)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(flow.parameters(), config.max_grad_norm)
+            optimizer.step()
+            if average is not None:
+                with torch.no_grad():
+                    for kept, parameter in zip(average, flow.parameters(), strict=True):
+                        kept.lerp_(parameter.detach(), 1 - config.ema_decay)
+            done = step + 1
+            if done % config.log_every == 0 or done == config.steps:
+                losses = {name: float(value.detach()) for name, value in
+                          (("loss", total), ("nll", nll), ("consistency", consistency))}  # fmt: skip
+                log.row(step=done, lr=optimizer.param_groups[0]["lr"], seconds=round(time.perf_counter() - began, 2),
+                        **losses)  # fmt: skip
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                if ranks.main:
+                    extra = {"config": dataclasses.asdict(config)}
+                    save_training_state(state_path, flow, optimizer, step=done, generators={}, extra=extra,
+                                        face_model_id=FACE_MODEL_ID)  # fmt: skip
+                    _write_generator(generator, flow, average, generator_path)
+                    if validation is not None:
+                        log.row(step=done, validation_nll=_validate(flow, validation, kind, config, ranks.device))
+                distributed.barrier(ranks)
+        flow.eval()
+        checksums = distributed.gather(ranks, _checksum(flow))
+        summary = {"stage": config.stage, "steps": config.steps, "resumed_from": start, "world": ranks.world,
+                   "ranks_identical": len(set(checksums)) == 1, "checksums": checksums}  # fmt: skip
+        if ranks.main:
+            if kind == "expression":
+                _store_bank(generator, flow, average, sampler, config, generator_path)
+            (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+            say(f"{config.stage}: {config.steps} steps → {generator_path}")
+        log.close()
+        return summary
+    finally:
+        distributed.teardown(ranks)
+
+
+def _checksum(module: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for parameter in module.parameters():
+        digest.update(parameter.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _with_average(flow: nn.Module, average: list[Tensor] | None) -> Iterator[None]:
+    """The flow's parameters swapped for their moving average while writing."""
+    if average is None:
+        yield
+        return
+    saved = [p.detach().clone() for p in flow.parameters()]
+    with torch.no_grad():
+        for parameter, kept in zip(flow.parameters(), average, strict=True):
+            parameter.copy_(kept)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for parameter, kept in zip(flow.parameters(), saved, strict=True):
+                parameter.copy_(kept)
+
+
+def _write_generator(generator: CoefficientGenerator, flow: nn.Module, average, path: Path) -> None:
+    with _with_average(flow, average):
+        _save_on_cpu(generator, path)
+
+
+def _save_on_cpu(generator: CoefficientGenerator, path: Path) -> None:
+    device = next(generator.parameters()).device
+    generator.to("cpu").save(path)
+    generator.to(device)
+
+
+@torch.no_grad()
+def _validate(flow: nn.Module, corpus: CoefficientCorpus, kind: str, config: FlowTrainingConfig, device) -> float:
+    """Mean NLL on the validation clips over fixed batches (the same at every checkpoint)."""
+    sampler = corpus.sampler(device)
+    flow.eval()
+    frames = min(config.frames, int(sampler.lengths.max()))
+    values = []
+    for index in range(config.validation_batches):
+        generator = torch.Generator().manual_seed(step_seed(config.seed, -1, index))
+        batch = sampler.batch(kind, config.batch, frames, generator)
+        values.append(float(flow.loss(batch, consistency_weight=0.0).nll))
+    flow.train()
+    return float(np.mean(values))
+
+
+@torch.no_grad()
+def _store_bank(generator, flow, average, sampler, config: FlowTrainingConfig, path: Path) -> None:
+    """Encode training frames into the manifold-projection bank (paper §3.2) and store it in the generator file."""
+    with _with_average(flow, average):
+        flow.eval()
+        batches = [sampler.batch("expression", config.batch, config.frames,
+                                 torch.Generator().manual_seed(step_seed(config.seed, -2, i)))
+                   for i in range(config.bank_batches)]  # fmt: skip
+        generator.projection = ManifoldProjection.from_flow(flow, batches)
+        generator.projection.bank = generator.projection.bank.cpu()
+        generator.projection.bank_labels = generator.projection.bank_labels.cpu()
+        _save_on_cpu(generator, path)
+
+
+class _Log:
+    """log.csv (and TensorBoard when installed), written by rank 0 only."""
+
+    FIELDS = ("step", "loss", "nll", "consistency", "lr", "seconds", "validation_nll")
+
+    def __init__(self, out: Path, main: bool, *, resume: bool, say: Callable[[str], None]):
+        self.handle = self.writer = self.board = None
+        if not main:
+            return
+        path = out / "log.csv"
+        fresh = not (resume and path.is_file())
+        self.handle = path.open("w" if fresh else "a", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.handle, fieldnames=self.FIELDS)
+        if fresh:
+            self.writer.writeheader()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(str(out / "tensorboard"))
+        except ImportError:
+            say("TensorBoard is not installed: logging to log.csv only (pip install tensorboard for curves)")
+
+    def row(self, **values) -> None:
+        if self.writer is None:
+            return
+        self.writer.writerow(values)
+        self.handle.flush()
+        if self.board is not None:
+            for name, value in values.items():
+                if name != "step":
+                    self.board.add_scalar(name, value, values["step"])
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        if self.board is not None:
+            self.board.close()

@@ -1,0 +1,134 @@
+"""``train``: the flows on prepared data; a killed run resumed equals an uninterrupted one; torchrun on two CPU
+processes keeps both ranks identical and only rank 0 writes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from flowvq_core.checkpoint import read_checkpoint
+
+pytest.importorskip("mediapipe")
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A MEAD-shaped tree of two 3-second talking clips (actor M003 is a test actor), prepared."""
+    from skimage import data
+
+    from flowvq_core.bench import speech_like_audio
+    from flowvq_core.data.prepare import prepare
+    from flowvq_core.face import GeometricRenderer, extract
+    from flowvq_core.face.rig import unit_index
+    from flowvq_core.video import write_mp4
+
+    photo = data.astronaut()
+    face = extract(photo, crop_size=256)
+    renderer = GeometricRenderer()
+    source = renderer.prepare(face.crop_image(photo), face.neutral, face.expression, face.pose)
+    expression = face.expression.repeat(75, 1)
+    expression[:, unit_index("jawOpen")] = 0.3 + 0.3 * torch.sin(torch.linspace(0, 15, 75))
+    pose = face.pose.repeat(75, 1)
+    pose[:, 1] += 0.05 * torch.sin(torch.linspace(0, 4, 75))
+    frames = renderer.render_frames(source, expression, pose)
+    root = tmp_path_factory.mktemp("mead")
+    for actor, emotion in (("M003", "happy"), ("W011", "sad")):
+        folder = root / actor / "video" / "front" / emotion / "level_1"
+        folder.mkdir(parents=True)
+        write_mp4(folder / "001.mp4", [frames], 25.0, speech_like_audio(3.0), 16000)
+    out = tmp_path_factory.mktemp("prepared")
+    summary = prepare(root, out, "mead")
+    assert summary.done == 2
+    return out
+
+
+def _train(out: Path, data: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "flowvq_core", "train", "expflow", "--data", str(data), "--out", str(out),
+               "--preset", "tiny", "--batch", "4", "--frames", "16", "--seed", "5", "--checkpoint-every", "2",
+               "--device", "cpu", *extra]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    state = load_file(out / "state.safetensors")
+    return {k: v for k, v in state.items() if k.startswith(("model.", "optimizer."))}
+
+
+def test_a_killed_run_resumed_equals_an_uninterrupted_one(prepared, tmp_path):
+    whole = _train(tmp_path / "whole", prepared, "--steps", "24")
+    assert whole.wait(timeout=300) == 0, whole.stdout.read()
+    killed = _train(tmp_path / "killed", prepared, "--steps", "24")
+    state = tmp_path / "killed" / "state.safetensors"
+    deadline = time.monotonic() + 120
+    while not state.is_file() and time.monotonic() < deadline and killed.poll() is None:
+        time.sleep(0.01)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=30)
+    stopped_at = json.loads(read_checkpoint(state).config_json)["step"]
+    assert stopped_at < 24, "the run was killed before it finished"
+    resumed = _train(tmp_path / "killed", prepared, "--steps", "24", "--resume")
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0 and f"resuming expflow at step {stopped_at}" in output, output
+    expected, got = _weights(tmp_path / "whole"), _weights(tmp_path / "killed")
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
+    with open(tmp_path / "whole" / "log.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert any(row["validation_nll"] for row in rows), "the test actor's clip is used for validation"
+    from flowvq_core.generator import CoefficientGenerator
+
+    generator = CoefficientGenerator.load(tmp_path / "whole" / "generator.safetensors")
+    assert generator.projection is not None and generator.projection.bank.shape[1] == 40
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_torchrun_on_two_cpu_processes_keeps_ranks_identical_and_rank_0_writes(prepared, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+               "-m", "flowvq_core", "train", "poseflow", "--data", str(prepared), "--out", str(out), "--preset",
+               "tiny", "--batch", "4", "--frames", "16", "--steps", "4", "--checkpoint-every", "2", "--device",
+               "cpu"]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world"] == 2 and summary["ranks_identical"] and len(summary["checksums"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["generator.safetensors", "log.csv", "state.safetensors",
+                                                     "summary.json"]  # fmt: skip
+    assert result.stdout.count("poseflow: 4 steps") == 1, "only rank 0 reports"
+
+
+def test_a_corpus_file_trains_too_and_bad_stages_are_named(tmp_path):
+    from flowvq_core.__main__ import main
+    from flowvq_core.bench import speech_like_audio
+    from flowvq_core.corpus import CoefficientCorpus
+    from flowvq_core.training import FlowTrainingConfig, train_flows
+
+    items = [(speech_like_audio(2.0, seed=i), torch.rand(50, 40).numpy() * 0.3, 0.02 * torch.randn(50, 6).numpy(),
+              i % 9, 25.0) for i in range(3)]  # fmt: skip
+    CoefficientCorpus.from_waveforms(items).save(tmp_path / "corpus.safetensors")
+    config = FlowTrainingConfig(stage="poseflow", preset="tiny", steps=1, batch=2, frames=8, log_every=1)
+    summary = train_flows(config, tmp_path / "corpus.safetensors", tmp_path / "run", device="cpu", say=lambda _: None)
+    assert summary["steps"] == 1 and (tmp_path / "run" / "generator.safetensors").is_file()
+    with pytest.raises(ValueError, match="unknown stage"):
+        train_flows(FlowTrainingConfig(stage="vqgan"), tmp_path / "corpus.safetensors", tmp_path / "x")
+    assert main(["train", "expflow", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "y")]) == 2
+    shutil.rmtree(tmp_path / "run")
