@@ -12,6 +12,8 @@ import torch
 
 pytest.importorskip("mediapipe")
 
+from video_helpers import astronaut_talking_frames  # noqa: E402
+
 from flowvq_core.__main__ import main  # noqa: E402
 from flowvq_core.bench import speech_like_audio  # noqa: E402
 from flowvq_core.data.prepare import discover, load_prepared_corpus, prepare  # noqa: E402
@@ -31,18 +33,7 @@ def _speech(seconds: float) -> np.ndarray:
 @pytest.fixture(scope="module")
 def talking_video(tmp_path_factory):
     """A 1.2 s talking clip of the astronaut made by our renderer, with speech, as an MP4."""
-    from skimage import data
-
-    from flowvq_core.face import GeometricRenderer, extract
-    from flowvq_core.face.rig import unit_index
-
-    photo = data.astronaut()
-    face = extract(photo, crop_size=256)
-    renderer = GeometricRenderer()
-    source = renderer.prepare(face.crop_image(photo), face.neutral, face.expression, face.pose)
-    expression = face.expression.repeat(30, 1)
-    expression[:, unit_index("jawOpen")] = 0.3 + 0.3 * torch.sin(torch.linspace(0, 6, 30))
-    frames = renderer.render_frames(source, expression, face.pose.repeat(30, 1))
+    frames = astronaut_talking_frames(30)
     path = tmp_path_factory.mktemp("video") / "clip.mp4"
     write_mp4(path, [frames], 25.0, _speech(1.2), 16000)
     blank = tmp_path_factory.mktemp("blank") / "blank.mp4"

@@ -29,23 +29,13 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """A MEAD-shaped tree of two 3-second talking clips (actor M003 is a test actor), prepared."""
-    from skimage import data
+    from video_helpers import astronaut_talking_frames
 
     from flowvq_core.bench import speech_like_audio
     from flowvq_core.data.prepare import prepare
-    from flowvq_core.face import GeometricRenderer, extract
-    from flowvq_core.face.rig import unit_index
     from flowvq_core.video import write_mp4
 
-    photo = data.astronaut()
-    face = extract(photo, crop_size=256)
-    renderer = GeometricRenderer()
-    source = renderer.prepare(face.crop_image(photo), face.neutral, face.expression, face.pose)
-    expression = face.expression.repeat(75, 1)
-    expression[:, unit_index("jawOpen")] = 0.3 + 0.3 * torch.sin(torch.linspace(0, 15, 75))
-    pose = face.pose.repeat(75, 1)
-    pose[:, 1] += 0.05 * torch.sin(torch.linspace(0, 4, 75))
-    frames = renderer.render_frames(source, expression, pose)
+    frames = astronaut_talking_frames(75, turn=0.05)
     root = tmp_path_factory.mktemp("mead")
     for actor, emotion in (("M003", "happy"), ("W011", "sad")):
         folder = root / actor / "video" / "front" / emotion / "level_1"
