@@ -29,10 +29,7 @@ from flowvq_core.flows import ManifoldProjection  # noqa: E402
 from flowvq_core.flows.context import SequenceBatch  # noqa: E402
 from flowvq_core.flows.training import train_flow  # noqa: E402
 from flowvq_core.generator import CoefficientGenerator, SamplingDefaults  # noqa: E402
-
-EXPRESSION_NOISE = 0.01
-"""Dequantisation noise on β: clipped units sit exactly at 0, a point mass no flow density can fit."""
-POSE_NOISE = 1e-3
+from flowvq_core.training.flows import DEQUANTISATION_NOISE  # noqa: E402
 
 
 def build_corpus(args: argparse.Namespace) -> None:
@@ -74,8 +71,8 @@ def train(args: argparse.Namespace) -> None:
     log: dict[str, object] = {"preset": args.preset, "corpus": corpus.describe(), "device": str(device)}
     budget = args.max_minutes * 60 if args.max_minutes else None
     for kind, flow, steps, noise in (
-        ("expression", generator.expression, args.expression_steps, EXPRESSION_NOISE),
-        ("pose", generator.pose, args.pose_steps, POSE_NOISE),
+        ("expression", generator.expression, args.expression_steps, DEQUANTISATION_NOISE["expression"]),
+        ("pose", generator.pose, args.pose_steps, DEQUANTISATION_NOISE["pose"]),
     ):
         if steps == 0:  # e.g. fine-tuning one flow of an --init model
             continue

@@ -225,13 +225,7 @@ def _with_average(flow: nn.Module, average: list[Tensor] | None) -> Iterator[Non
 
 def _write_generator(generator: CoefficientGenerator, flow: nn.Module, average, path: Path) -> None:
     with _with_average(flow, average):
-        _save_on_cpu(generator, path)
-
-
-def _save_on_cpu(generator: CoefficientGenerator, path: Path) -> None:
-    device = next(generator.parameters()).device
-    generator.to("cpu").save(path)
-    generator.to(device)
+        generator.save(path)  # save_checkpoint copies every tensor to the CPU
 
 
 @torch.no_grad()
@@ -260,7 +254,7 @@ def _store_bank(generator, flow, average, sampler, config: FlowTrainingConfig, p
         generator.projection = ManifoldProjection.from_flow(flow, batches)
         generator.projection.bank = generator.projection.bank.cpu()
         generator.projection.bank_labels = generator.projection.bank_labels.cpu()
-        _save_on_cpu(generator, path)
+        generator.save(path)  # save_checkpoint copies every tensor to the CPU
 
 
 class _Log:

@@ -22,6 +22,18 @@ ADVERSARIAL_FACTOR = 0.8
 MAX_ADAPTIVE_WEIGHT = 1e4
 
 
+def update_discriminator(
+    discriminator: PatchDiscriminator, optimizer: torch.optim.Optimizer, real: Tensor, fake: Tensor
+) -> Tensor:
+    """One hinge-loss step of the discriminator on real images and (detached) generated ones; returns its loss."""
+    discriminator.requires_grad_(True)
+    loss = hinge_discriminator_loss(discriminator(real), discriminator(fake.detach()))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def adaptive_weight(reconstruction: Tensor, adversarial: Tensor, last_layer: Tensor) -> Tensor:
     """‖∇_w L_rec‖ / (‖∇_w L_adv‖ + 1e-4) at the decoder's last weight w, clamped and detached (VQGAN)."""
     rec_grad = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)[0]
@@ -92,13 +104,9 @@ class CodebookTrainer:
         self.optimizer.step()
         discriminator_loss = None
         if use_gan:
-            self.discriminator.requires_grad_(True)
-            logits_real = self.discriminator(images)
-            logits_fake = self.discriminator(out.image.detach())
-            discriminator_loss = hinge_discriminator_loss(logits_real, logits_fake)
-            self.discriminator_optimizer.zero_grad(set_to_none=True)
-            discriminator_loss.backward()
-            self.discriminator_optimizer.step()
+            discriminator_loss = update_discriminator(
+                self.discriminator, self.discriminator_optimizer, images, out.image
+            )
         self.steps += 1
         restarted = 0
         if self.restart_every and self.steps % self.restart_every == 0:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..vq.discriminator import PatchDiscriminator, hinge_discriminator_loss, hinge_generator_loss
+from ..vq.discriminator import PatchDiscriminator, hinge_generator_loss
 from ..vq.perceptual import PerceptualLoss
-from ..vq.training import ADVERSARIAL_FACTOR, adaptive_weight
+from ..vq.training import ADVERSARIAL_FACTOR, adaptive_weight, update_discriminator
 from .losses import code_level_losses, image_level_loss
 from .model import VQIG
 
@@ -81,10 +81,6 @@ class VQIGTrainer:
         total.backward()
         self.optimizer.step()
         if self.discriminator is not None:
-            self.discriminator.requires_grad_(True)
-            loss = hinge_discriminator_loss(self.discriminator(targets), self.discriminator(output.image.detach()))
-            self.discriminator_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.discriminator_optimizer.step()
+            update_discriminator(self.discriminator, self.discriminator_optimizer, targets, output.image)
         return VQIGStep(total=float(total.detach()), image=float(reconstruction.detach()),
                         adversarial=None if adversarial is None else float(adversarial.detach()))  # fmt: skip
