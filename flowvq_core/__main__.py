@@ -58,7 +58,14 @@ def _bench(args: argparse.Namespace) -> int:
             print(f"  {name:<24} {count / 1e6:8.2f} M{beside}")
         frames = args.frames if args.frames != 250 else 8
         for device in devices:
-            result = bench_vqig(preset, frames=frames, batch=max(args.batch), device=device, precision=args.precision)
+            result = bench_vqig(
+                preset,
+                frames=frames,
+                batch=max(args.batch),
+                device=device,
+                precision=args.precision,
+                compile=args.compile,
+            )
             print(f"{result.device}: {result.frames} frames at {result.size} px in {result.seconds:.1f} s = "
                   f"{result.frames_per_second:.2f} frames/s, peak memory {result.peak_memory_mb:.0f} MB")  # fmt: skip
         return 0
@@ -129,7 +136,9 @@ def _make_video(args: argparse.Namespace, image, audio, output: str) -> int:
     if getattr(args, "renderer", None):
         from .vqig import VQIGRenderer
 
-        renderer = VQIGRenderer.load(args.renderer, device=device)
+        renderer = VQIGRenderer.load(
+            args.renderer, device=device, precision=args.renderer_precision, compile=args.compile_renderer
+        )
     pipeline = TalkingFacePipeline(generator, renderer, device=device, crop_size=args.size)
     progress = _Progress(args.quiet, "generating")
     start = time.perf_counter()
@@ -314,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--precision", default="float32", choices=["float32", "bfloat16"], help="vqig: float32 or bfloat16 autocast"
     )
+    bench.add_argument("--compile", action="store_true", help="vqig: run the renderer through torch.compile")
     bench.set_defaults(run=_bench)
 
     generate = commands.add_parser(
@@ -388,6 +398,15 @@ def _video_options(
     parser.add_argument("--generator", metavar="FILE", help="a generator checkpoint (default: the bundled one)")
     parser.add_argument(
         "--renderer", metavar="FILE", help="a trained VQIG checkpoint (default: the geometric renderer)"
+    )
+    parser.add_argument(
+        "--renderer-precision",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="VQIG renderer: float32, or bfloat16 autocast (faster on recent GPUs)",
+    )
+    parser.add_argument(
+        "--compile-renderer", action="store_true", help="VQIG renderer: torch.compile it (pays off on long videos)"
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")

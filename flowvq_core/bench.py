@@ -323,16 +323,22 @@ def vqig_parameter_counts(preset: str = "paper") -> dict[str, int]:
 
 
 def bench_vqig(
-    preset: str = "paper", frames: int = 8, batch: int = 4, device: str = "cpu", precision: str = "float32"
+    preset: str = "paper",
+    frames: int = 8,
+    batch: int = 4,
+    device: str = "cpu",
+    precision: str = "float32",
+    compile: bool = False,
 ) -> VQIGBenchResult:
     """Frames/s of the VQIG renderer drawing ``frames`` frames in batches of ``batch`` (random weights: speed does
-    not depend on them), in ``precision`` (float32, or bfloat16 autocast)."""
+    not depend on them), in ``precision`` (float32, or bfloat16 autocast), optionally through ``torch.compile``
+    (compiled during the warm-up chunk, which is not timed)."""
     from .face.rig import NUM_UNITS
     from .vqig import VQIG, VQIGConfig, VQIGRenderer
 
     config = VQIGConfig.preset(preset)
     target = torch.device(device)
-    renderer = VQIGRenderer(VQIG(config).to(target), chunk=batch, precision=precision)
+    renderer = VQIGRenderer(VQIG(config).to(target), chunk=batch, precision=precision, compile=compile)
     size = config.codebook.image_size
     generator = torch.Generator().manual_seed(0)
     crop = torch.rand(size, size, 3, generator=generator)
@@ -340,11 +346,12 @@ def bench_vqig(
     pose = 0.05 * torch.randn(frames, 6, generator=generator).to(target)
     with torch.inference_mode():
         source = renderer.prepare(crop, torch.zeros(468, 3), torch.zeros(NUM_UNITS), torch.zeros(6))
-        renderer.render_frames(source, expression[:1], pose[:1])  # warm-up
+        renderer.render_frames(source, expression[:batch], pose[:batch])  # warm-up (and compilation)
         with MemoryPeak(target) as memory:
             start = time.perf_counter()
             renderer.render_frames(source, expression, pose)
             if target.type == "cuda":
                 torch.cuda.synchronize(target)
             seconds = time.perf_counter() - start
-    return VQIGBenchResult(preset, f"{target} {precision}", size, frames, seconds, frames / seconds, memory.peak)
+    label = f"{target} {precision}" + (" compiled" if compile else "")
+    return VQIGBenchResult(preset, label, size, frames, seconds, frames / seconds, memory.peak)

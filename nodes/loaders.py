@@ -6,7 +6,7 @@ from flowvq_core.checkpoint import checkpoint_kind
 from flowvq_core.face import GeometricRenderer
 from flowvq_core.generator import GENERATOR_KIND, CoefficientGenerator
 from flowvq_core.pipeline import DEFAULT_GENERATOR, load_default_generator
-from flowvq_core.vqig.renderer import VQIG_KIND, VQIGRenderer
+from flowvq_core.vqig.renderer import PRECISIONS, VQIG_KIND, VQIGRenderer
 
 from . import comfy
 from .types import CATEGORY, GENERATOR, RENDERER
@@ -77,13 +77,20 @@ class FlowVQLoadRenderer:
                 "mouth_interior": ("BOOLEAN", {"default": True,
                                                "tooltip": "Geometric renderer: paint a dark cavity and teeth where "
                                                           "the mouth opens wider than in the photo."}),
-            }
+            },
+            "optional": {
+                "vqig_precision": (list(PRECISIONS), {"default": "float32",
+                                                      "tooltip": "VQIG: float32, or bfloat16 autocast (about as "
+                                                                 "good, faster and lighter on recent GPUs)."}),
+            },
         }  # fmt: skip
 
-    def load(self, renderer: str, warp_grid: int, mouth_interior: bool) -> tuple[GeometricRenderer | VQIGRenderer]:
+    def load(
+        self, renderer: str, warp_grid: int, mouth_interior: bool, vqig_precision: str = "float32"
+    ) -> tuple[GeometricRenderer | VQIGRenderer]:
         if renderer == GEOMETRIC:
             return (GeometricRenderer(grid_size=warp_grid, mouth_interior=mouth_interior),)
         if renderer.startswith(VQIG_PREFIX):
             path = comfy.model_path(renderer[len(VQIG_PREFIX) :])
-            return (VQIGRenderer.load(path, device=comfy.compute_device()),)
+            return (VQIGRenderer.load(path, device=comfy.compute_device(), precision=vqig_precision),)
         raise ValueError(f"renderer {renderer!r} is not available; choose {GEOMETRIC!r} or a VQIG from the list")

@@ -154,6 +154,10 @@ def test_a_vqig_in_models_flowvq_is_offered_as_a_renderer_and_renders(comfy_env,
     generators = nodes.FlowVQLoadGenerator.INPUT_TYPES()["required"]["checkpoint"][0]
     assert generators == [nodes.loaders.BUNDLED, "generator.safetensors"], "each list shows only its own kind"
     (vqig,) = _node("FlowVQLoadRenderer").load("vqig: tiny_vqig.safetensors", 32, True)
+    assert vqig.precision == "float32"
+    assert (
+        _node("FlowVQLoadRenderer").load("vqig: tiny_vqig.safetensors", 32, True, "bfloat16")[0].precision == "bfloat16"
+    )
     face, coefficients = _node("FlowVQExtract3DMM").extract(portrait_image, "mediapipe", 128, 25.0)
     moving = CoefficientSequence(coefficients.expression.expand(1, 3, -1), coefficients.pose.expand(1, 3, -1), 25.0)
     frames, masks = _node("FlowVQRender").render(vqig, face, moving, 0)

@@ -88,3 +88,14 @@ def test_bfloat16_autocast_renders_float32_frames_close_to_float32(renderer):
     assert float((half - full).abs().mean()) < 0.05
     with pytest.raises(ValueError, match="precision"):
         VQIGRenderer(renderer.model, precision="float16")
+
+
+@pytest.mark.slow
+def test_a_compiled_renderer_draws_the_frames_of_the_eager_one(renderer):
+    """torch.compile (with the fused transformer fast path off) changes speed, not frames."""
+    source = renderer.prepare(torch.rand(64, 64, 3), torch.zeros(468, 3), torch.zeros(NUM_UNITS), torch.zeros(6))
+    expression, pose = _motion(4)
+    eager = renderer.render_frames(source, expression, pose)
+    compiled = VQIGRenderer(renderer.model, chunk=renderer.chunk, compile=True).render_frames(source, expression, pose)
+    assert torch.allclose(compiled, eager, atol=1e-4)
+    assert torch.backends.mha.get_fastpath_enabled()

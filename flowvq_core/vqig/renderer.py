@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +20,7 @@ from ..checkpoint import CheckpointError, load_module_state, read_checkpoint, sa
 from ..face.rig import FACE_MODEL_ID
 from .config import VQIGConfig
 from .mapping import coefficient_windows
-from .model import VQIG
+from .model import VQIG, VQIGOutput
 
 VQIG_KIND = "flowvq-vqig"
 
@@ -37,15 +38,33 @@ class VQIGSource:
 PRECISIONS = ("float32", "bfloat16")
 
 
+def _compiled(model: VQIG) -> Callable[..., VQIGOutput]:
+    """``torch.compile`` of the model's forward, run with PyTorch's fused transformer-layer fast path off: that
+    kernel cannot be traced (it has no fake implementation), and the compiler fuses the plain layers itself."""
+    compiled = torch.compile(model)
+
+    def forward(*inputs: Tensor) -> VQIGOutput:
+        fast_path = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            return compiled(*inputs)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fast_path)
+
+    return forward
+
+
 class VQIGRenderer:
-    def __init__(self, model: VQIG, *, chunk: int = 8, precision: str = "float32"):
+    def __init__(self, model: VQIG, *, chunk: int = 8, precision: str = "float32", compile: bool = False):
         """``precision`` "bfloat16" runs the per-frame networks under autocast (faster on GPUs with bf16 units); the
-        source codes and the returned frames stay float32."""
+        source codes and the returned frames stay float32. ``compile`` runs the per-frame forward through
+        ``torch.compile`` (the first chunk of each size then takes a while to compile; later ones are faster)."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.model = model.eval()
         self.chunk = chunk
         self.precision = precision
+        self._forward = _compiled(self.model) if compile else self.model
 
     @property
     def size(self) -> int:
@@ -78,7 +97,9 @@ class VQIGRenderer:
             part = windows[start : start + self.chunk]
             count = part.shape[0]
             with autocast:
-                out = self.model(source.image.expand(count, -1, -1, -1), source.codes.expand(count, -1, -1, -1), part)
+                out = self._forward(
+                    source.image.expand(count, -1, -1, -1), source.codes.expand(count, -1, -1, -1), part
+                )
             image = (out.image.float().clamp(-1, 1) + 1) / 2
             if image.shape[-1] != source.output_size:
                 image = F.interpolate(image, size=source.output_size, mode="bilinear", antialias=True,
@@ -98,7 +119,12 @@ class VQIGRenderer:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu", precision: str = "float32"
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        device: str | torch.device = "cpu",
+        precision: str = "float32",
+        compile: bool = False,
     ) -> VQIGRenderer:
         checkpoint = read_checkpoint(path, kind=VQIG_KIND, face_model_id=FACE_MODEL_ID)
         try:
@@ -107,4 +133,4 @@ class VQIGRenderer:
             raise CheckpointError(f"{path}: its VQIG config cannot be read ({error})") from error
         model = VQIG(config)
         load_module_state(model, checkpoint.tensors, source=str(path))
-        return cls(model.to(device), precision=precision)
+        return cls(model.to(device), precision=precision, compile=compile)
