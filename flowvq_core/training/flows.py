@@ -9,13 +9,10 @@ TensorBoard when it is installed). After ExpFlow the manifold-projection bank is
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import dataclasses
-import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +27,11 @@ from ..flows import ManifoldProjection
 from ..flows.context import SequenceBatch
 from ..generator import CoefficientGenerator
 from . import distributed
+from .loop import TrainingLog, WeightAverage, checksum, step_seed, warmup_learning_rate
 from .state import load_training_state, save_training_state
 
 STAGES = {"expflow": "expression", "poseflow": "pose"}
+LOG_FIELDS = ("step", "loss", "nll", "consistency", "lr", "seconds", "validation_nll")
 DEQUANTISATION_NOISE = {"expression": 0.01, "pose": 0.001}
 """Noise added to the training coefficients: clipped units sit exactly at 0, a point mass no density can fit."""
 
@@ -73,12 +72,6 @@ class _Loss(nn.Module):
     def forward(self, batch: SequenceBatch) -> tuple[Tensor, Tensor, Tensor]:
         loss = self.flow.loss(batch)
         return loss.total, loss.nll, loss.consistency
-
-
-def step_seed(seed: int, rank: int, step: int) -> int:
-    """A seed that depends only on (seed, rank, step)."""
-    digest = hashlib.sha256(f"{seed}/{rank}/{step}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 def _batch(sampler, kind: str, config: FlowTrainingConfig, seed: int) -> SequenceBatch:
@@ -139,21 +132,22 @@ def train_flows(
         with torch.no_grad():  # actnorm's data-dependent initialisation, on the same batch on every rank
             flow.loss(_batch(sampler, kind, config, step_seed(config.seed, 0, -1)))
         optimizer = torch.optim.Adam(flow.parameters(), lr=config.learning_rate)
+        average = WeightAverage(flow, config.ema_decay)
         start = 0
         if resume and state_path.is_file():
-            start, _ = load_training_state(state_path, flow, optimizer, {})
+            state = load_training_state(state_path, {"model": flow}, {"optimizer": optimizer})
+            start = state.step
+            average.load(state.tensors)
             say(f"resuming {config.stage} at step {start}")
-        average = [p.detach().clone() for p in flow.parameters()] if config.ema_decay > 0 else None
         module: nn.Module = _Loss(flow)
         if ranks.distributed:
             module = nn.parallel.DistributedDataParallel(
                 module, device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None
             )
-        log = _Log(out, ranks.main, resume=start > 0, say=say)
+        log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say)
         began = time.perf_counter()
         for step in range(start, config.steps):
-            for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup_steps))
+            warmup_learning_rate(optimizer, config.learning_rate, step, config.warmup_steps)
             seed = step_seed(config.seed, ranks.rank, step)
             torch.manual_seed(seed)
             batch = _batch(sampler, kind, config, seed)
@@ -164,10 +158,7 @@ def train_flows(
             total.backward()
             torch.nn.utils.clip_grad_norm_(flow.parameters(), config.max_grad_norm)
             optimizer.step()
-            if average is not None:
-                with torch.no_grad():
-                    for kept, parameter in zip(average, flow.parameters(), strict=True):
-                        kept.lerp_(parameter.detach(), 1 - config.ema_decay)
+            average.update()
             done = step + 1
             if done % config.log_every == 0 or done == config.steps:
                 losses = {name: float(value.detach()) for name, value in
@@ -177,14 +168,16 @@ def train_flows(
             if done % config.checkpoint_every == 0 or done == config.steps:
                 if ranks.main:
                     extra = {"config": dataclasses.asdict(config)}
-                    save_training_state(state_path, flow, optimizer, step=done, generators={}, extra=extra,
-                                        face_model_id=FACE_MODEL_ID)  # fmt: skip
-                    _write_generator(generator, flow, average, generator_path)
+                    save_training_state(state_path, {"model": flow}, {"optimizer": optimizer}, step=done,
+                                        tensors=average.state(), extra=extra, face_model_id=FACE_MODEL_ID)  # fmt: skip
+                    with average.applied():
+                        generator.save(generator_path)  # save_checkpoint copies every tensor to the CPU
                     if validation is not None:
-                        log.row(step=done, validation_nll=_validate(flow, validation, kind, config, ranks.device))
+                        with average.applied():  # the weights the written generator holds
+                            log.row(step=done, validation_nll=_validate(flow, validation, kind, config, ranks.device))
                 distributed.barrier(ranks)
         flow.eval()
-        checksums = distributed.gather(ranks, _checksum(flow))
+        checksums = distributed.gather(ranks, checksum(flow))
         summary = {"stage": config.stage, "steps": config.steps, "resumed_from": start, "world": ranks.world,
                    "ranks_identical": len(set(checksums)) == 1, "checksums": checksums}  # fmt: skip
         if ranks.main:
@@ -196,36 +189,6 @@ def train_flows(
         return summary
     finally:
         distributed.teardown(ranks)
-
-
-def _checksum(module: nn.Module) -> str:
-    digest = hashlib.sha256()
-    for parameter in module.parameters():
-        digest.update(parameter.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def _with_average(flow: nn.Module, average: list[Tensor] | None) -> Iterator[None]:
-    """The flow's parameters swapped for their moving average while writing."""
-    if average is None:
-        yield
-        return
-    saved = [p.detach().clone() for p in flow.parameters()]
-    with torch.no_grad():
-        for parameter, kept in zip(flow.parameters(), average, strict=True):
-            parameter.copy_(kept)
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for parameter, kept in zip(flow.parameters(), saved, strict=True):
-                parameter.copy_(kept)
-
-
-def _write_generator(generator: CoefficientGenerator, flow: nn.Module, average, path: Path) -> None:
-    with _with_average(flow, average):
-        generator.save(path)  # save_checkpoint copies every tensor to the CPU
 
 
 @torch.no_grad()
@@ -244,9 +207,9 @@ def _validate(flow: nn.Module, corpus: CoefficientCorpus, kind: str, config: Flo
 
 
 @torch.no_grad()
-def _store_bank(generator, flow, average, sampler, config: FlowTrainingConfig, path: Path) -> None:
+def _store_bank(generator, flow, average: WeightAverage, sampler, config: FlowTrainingConfig, path: Path) -> None:
     """Encode training frames into the manifold-projection bank (paper §3.2) and store it in the generator file."""
-    with _with_average(flow, average):
+    with average.applied():
         flow.eval()
         batches = [sampler.batch("expression", config.batch, config.frames,
                                  torch.Generator().manual_seed(step_seed(config.seed, -2, i)))
@@ -255,42 +218,3 @@ def _store_bank(generator, flow, average, sampler, config: FlowTrainingConfig, p
         generator.projection.bank = generator.projection.bank.cpu()
         generator.projection.bank_labels = generator.projection.bank_labels.cpu()
         generator.save(path)  # save_checkpoint copies every tensor to the CPU
-
-
-class _Log:
-    """log.csv (and TensorBoard when installed), written by rank 0 only."""
-
-    FIELDS = ("step", "loss", "nll", "consistency", "lr", "seconds", "validation_nll")
-
-    def __init__(self, out: Path, main: bool, *, resume: bool, say: Callable[[str], None]):
-        self.handle = self.writer = self.board = None
-        if not main:
-            return
-        path = out / "log.csv"
-        fresh = not (resume and path.is_file())
-        self.handle = path.open("w" if fresh else "a", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.handle, fieldnames=self.FIELDS)
-        if fresh:
-            self.writer.writeheader()
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.board = SummaryWriter(str(out / "tensorboard"))
-        except ImportError:
-            say("TensorBoard is not installed: logging to log.csv only (pip install tensorboard for curves)")
-
-    def row(self, **values) -> None:
-        if self.writer is None:
-            return
-        self.writer.writerow(values)
-        self.handle.flush()
-        if self.board is not None:
-            for name, value in values.items():
-                if name != "step":
-                    self.board.add_scalar(name, value, values["step"])
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-        if self.board is not None:
-            self.board.close()

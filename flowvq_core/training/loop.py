@@ -1,0 +1,117 @@
+"""What every trainer's loop shares: per-step seeds (exact resume), a moving average of weights, the CSV and
+TensorBoard log, and a checksum to compare ranks."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """A seed that depends only on (seed, rank, step): a resumed run draws what an uninterrupted one draws."""
+    digest = hashlib.sha256(f"{seed}/{rank}/{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def checksum(module: nn.Module) -> str:
+    """A short hash of the module's parameters (equal on every rank after a correct distributed run)."""
+    digest = hashlib.sha256()
+    for parameter in module.parameters():
+        digest.update(parameter.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def warmup_learning_rate(optimizer: torch.optim.Optimizer, base: float, step: int, warmup_steps: int) -> None:
+    """Linear warm-up of the learning rate over the first ``warmup_steps`` steps."""
+    for group in optimizer.param_groups:
+        group["lr"] = base * min(1.0, (step + 1) / max(1, warmup_steps))
+
+
+class WeightAverage:
+    """An exponential moving average of a module's trainable parameters (``decay`` 0 keeps none)."""
+
+    def __init__(self, module: nn.Module, decay: float):
+        self.module = module
+        self.decay = decay
+        self.parameters = [p for p in module.parameters() if p.requires_grad]
+        self.kept = [p.detach().clone() for p in self.parameters] if decay > 0 else None
+
+    @torch.no_grad()
+    def update(self) -> None:
+        if self.kept is not None:
+            for kept, parameter in zip(self.kept, self.parameters, strict=True):
+                kept.lerp_(parameter.detach(), 1 - self.decay)
+
+    def state(self) -> dict[str, Tensor]:
+        """The average as named tensors (for the training state), empty when there is none."""
+        return {} if self.kept is None else {str(i): kept for i, kept in enumerate(self.kept)}
+
+    def load(self, tensors: dict[str, Tensor]) -> None:
+        if self.kept is not None and tensors:
+            for i, kept in enumerate(self.kept):
+                kept.copy_(tensors[str(i)])
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """The module's parameters swapped for their average inside the block (to write or validate it)."""
+        if self.kept is None:
+            yield
+            return
+        saved = [p.detach().clone() for p in self.parameters]
+        with torch.no_grad():
+            for parameter, kept in zip(self.parameters, self.kept, strict=True):
+                parameter.copy_(kept)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for parameter, value in zip(self.parameters, saved, strict=True):
+                    parameter.copy_(value)
+
+
+class TrainingLog:
+    """``log.csv`` with fixed columns (and TensorBoard when installed), written by rank 0 only."""
+
+    def __init__(self, out: Path, fields: Iterable[str], *, main: bool, resume: bool, say: Callable[[str], None]):
+        self.handle = self.writer = self.board = None
+        if not main:
+            return
+        path = out / "log.csv"
+        fresh = not (resume and path.is_file())
+        self.handle = path.open("w" if fresh else "a", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.handle, fieldnames=list(fields))
+        if fresh:
+            self.writer.writeheader()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(str(out / "tensorboard"))
+        except ImportError:
+            say("TensorBoard is not installed: logging to log.csv only (pip install tensorboard for curves)")
+
+    def row(self, **values: float | int | None) -> None:
+        if self.writer is None:
+            return
+        self.writer.writerow(values)
+        self.handle.flush()
+        if self.board is not None:
+            for name, value in values.items():
+                if name != "step" and value is not None:
+                    self.board.add_scalar(name, value, values["step"])
+
+    def image(self, name: str, image: Tensor, step: int) -> None:
+        """A sample grid [3, H, W] (0..1) in TensorBoard, when installed."""
+        if self.board is not None:
+            self.board.add_image(name, image, step)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        if self.board is not None:
+            self.board.close()
