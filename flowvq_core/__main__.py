@@ -272,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     preparation.add_argument("out", help="the folder to write (created)")
     preparation.add_argument("--layout", default="videos", choices=["videos", "mead", "hdtf", "ffhq"])
     preparation.add_argument("--fps", type=float, default=25.0, help="frame rate of the coefficients (default: 25)")
-    preparation.add_argument("--crop-size", type=int, default=256, help="ffhq: face crop side in pixels")
+    preparation.add_argument(
+        "--crop-size",
+        type=int,
+        default=512,
+        help="side of the stored face crops and frames (default: 512, the paper's)",
+    )
     preparation.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     preparation.set_defaults(run=_prepare)
 

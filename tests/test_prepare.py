@@ -17,7 +17,8 @@ from video_helpers import astronaut_talking_frames  # noqa: E402
 from flowvq_core.__main__ import main  # noqa: E402
 from flowvq_core.bench import speech_like_audio  # noqa: E402
 from flowvq_core.data.prepare import discover, load_prepared_corpus, prepare  # noqa: E402
-from flowvq_core.video import write_mp4  # noqa: E402
+from flowvq_core.face.crop import CropBox, crop_images  # noqa: E402
+from flowvq_core.video import read_video, write_mp4  # noqa: E402
 
 
 def _speech(seconds: float) -> np.ndarray:
@@ -50,9 +51,14 @@ def test_a_folder_of_own_videos_is_prepared_and_a_second_run_skips_everything(tm
     shutil.copy(clip, root / "bob" / "two.mp4")
     shutil.copy(blank, root / "bob" / "nobody.mp4")
     out = tmp_path / "prepared"
-    summary = prepare(root, out, "videos")
+    summary = prepare(root, out, "videos", crop_size=128)
     assert (summary.done, summary.skipped, summary.already) == (2, 1, 0) and summary.reasons == {"no face": 1}
     entries = {e["id"]: e for e in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+    stored = read_video(out / "frames" / "alice_happy_one.mp4").frames
+    source = torch.from_numpy(read_video(clip).frames).float() / 255
+    expected = crop_images(source, CropBox.from_dict(entries["alice/happy/one"]["crop"]))
+    assert stored.shape == (30, 128, 128, 3), "one face frame per coefficient frame, in the stable crop"
+    assert float((torch.from_numpy(stored).float() / 255 - expected).abs().mean()) < 0.02
     assert entries["alice/happy/one"]["emotion"] == "happy" and entries["bob/two"]["emotion"] == "talking"
     assert entries["alice/happy/one"]["actor"] == "alice" and entries["alice/happy/one"]["frames"] == 30
     assert entries["bob/nobody"]["status"] == "skipped"

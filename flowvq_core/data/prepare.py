@@ -2,11 +2,13 @@
 shards: ``python -m flowvq_core prepare``.
 
 Each video clip is decoded with PyAV, its face tracked and fitted (``face.extract_video``), and written with its
-log-mel spectrogram as a one-clip coefficient corpus (``clips/<id>.safetensors``); each photo becomes a face crop
-(``crops/<id>.png``). ``manifest.jsonl`` gets one line per source, written as soon as it is done, so a second run
-skips what is there, including the sources that failed (a corrupt file, no face): those are counted, never fatal.
-The split follows the paper: MEAD's test actors are M003, M030, W009 and W015; HDTF is cut into 5-second clips;
-other sources go to ``test`` by a stable hash of their name (one in ten).
+log-mel spectrogram as a one-clip coefficient corpus (``clips/<id>.safetensors``, what the flows train on) and as
+its face frames in one stable crop, one per coefficient frame (``frames/<id>.mp4``, H.264 at CRF 12: what the
+codebook and the VQIG train on); each photo becomes a face crop (``crops/<id>.png``). ``manifest.jsonl`` gets one
+line per source, written as soon as it is done, so a second run skips what is there, including the sources that
+failed (a corrupt file, no face): those are counted, never fatal. The split follows the paper: MEAD's test actors
+are M003, M030, W009 and W015; HDTF is cut into 5-second clips; other sources go to ``test`` by a stable hash of
+their name (one in ten).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MEAD_TEST_ACTORS = ("M003", "M030", "W009", "W015")
 HDTF_CLIP_SECONDS = 5.0
 LAYOUTS = ("videos", "mead", "hdtf", "ffhq")
+FRAMES_CRF = 12
+"""H.264 quality of the stored face frames: visually lossless, about a tenth of PNG's size."""
 _MEAD_EMOTIONS = {"angry": "angry", "contempt": "contempt", "disgusted": "disgusted", "fear": "fear",
                   "happy": "happy", "neutral": "neutral", "sad": "sad", "surprised": "surprised"}  # fmt: skip
 
@@ -152,14 +156,15 @@ def prepare(
     layout: str = "videos",
     *,
     fps: float = 25.0,
-    crop_size: int = 256,
+    crop_size: int = 512,
     progress: Callable[[int, int], None] | None = None,
 ) -> PrepareSummary:
     """Prepare every source under ``root`` into ``out`` (created); returns what was done, skipped and already there."""
     out = Path(out)
     sources = discover(root, layout)
     out.mkdir(parents=True, exist_ok=True)
-    (out / ("crops" if layout == "ffhq" else "clips")).mkdir(exist_ok=True)
+    for folder in ("crops",) if layout == "ffhq" else ("clips", "frames"):
+        (out / folder).mkdir(exist_ok=True)
     known = _manifest(out)
     summary = PrepareSummary(reasons={})
     for index, source in enumerate(sources):
@@ -169,7 +174,7 @@ def prepare(
             entry = {**asdict(source), "layout": layout}
             try:
                 entry.update(_prepare_photo(source, out, crop_size) if layout == "ffhq" else
-                             _prepare_clip(source, out, fps))  # fmt: skip
+                             _prepare_clip(source, out, fps, crop_size))  # fmt: skip
                 entry["status"] = "done"
                 summary.done += 1
             except (ValueError, OSError, RuntimeError) as error:
@@ -192,11 +197,12 @@ def _reason(error: Exception) -> str:
     return "unreadable"
 
 
-def _prepare_clip(source: Source, out: Path, fps: float) -> dict:
+def _prepare_clip(source: Source, out: Path, fps: float, crop_size: int) -> dict:
     from ..audio import prepare_waveform
     from ..corpus import CoefficientCorpus
     from ..face import extract_video
-    from ..video import read_video
+    from ..face.crop import crop_images
+    from ..video import read_video, write_mp4
 
     clip = read_video(source.path)
     frames, video_fps, waveform, rate = clip.frames, clip.fps, clip.waveform, clip.sample_rate
@@ -205,14 +211,19 @@ def _prepare_clip(source: Source, out: Path, fps: float) -> dict:
     first, count = _frame_range(len(frames), video_fps, source.start, source.duration)
     frames = _resample_frames(frames[first : first + count], video_fps, fps)
     audio = _audio_window(waveform, rate, source.start, source.duration)
-    fitted = extract_video(frames)
+    fitted = extract_video(frames, crop_size=crop_size)
     speech = prepare_waveform(audio, rate, name=f"{source.path} audio").numpy()
     corpus = CoefficientCorpus.from_waveforms(
         [(speech, fitted.expression.numpy(), fitted.pose.numpy(), emotion_id(source.emotion), fps)],
         {"source": source.path},
     )
-    corpus.save(out / "clips" / f"{_file_name(source.id)}.safetensors")
-    return {"frames": int(fitted.expression.shape[0]), "fps": fps, "missing_frames": len(fitted.missing_frames)}
+    name = _file_name(source.id)
+    corpus.save(out / "clips" / f"{name}.safetensors")
+    crops = (crop_images(torch.from_numpy(frames[i : i + 32]).float() / 255, fitted.crop) for i in
+             range(0, len(frames), 32))  # fmt: skip
+    write_mp4(out / "frames" / f"{name}.mp4", crops, fps, crf=FRAMES_CRF)
+    return {"frames": int(fitted.expression.shape[0]), "fps": fps, "missing_frames": len(fitted.missing_frames),
+            "size": crop_size, "crop": fitted.crop.to_dict()}  # fmt: skip
 
 
 def _frame_range(total: int, fps: float, start: float, duration: float | None) -> tuple[int, int]:
