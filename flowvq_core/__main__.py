@@ -25,15 +25,26 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training import FlowTrainingConfig, train_flows
+    from .training import FlowTrainingConfig, ImageTrainingConfig, train_flows, train_images
 
-    names = ("preset", "steps", "batch", "frames", "learning_rate", "checkpoint_every", "log_every", "seed",
-             "ema_decay", "amp")  # fmt: skip
+    image_stage = args.stage in ("codebook", "vqig")
+    names = ["preset", "steps", "batch", "learning_rate", "checkpoint_every", "log_every", "seed", "ema_decay", "amp"]
+    names += ["workers", "code_steps", "adversarial_start"] if image_stage else ["frames"]
+    for_images = {"frames": False, "workers": True, "vgg": True, "codebook": True, "code_steps": True,
+                  "adversarial_start": True}  # fmt: skip
+    wrong = [f"--{name.replace('_', '-')}" for name, images_only in for_images.items()
+             if getattr(args, name) is not None and images_only != image_stage]  # fmt: skip
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)} do not apply to train {args.stage}")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     overrides["stage"] = args.stage
-    config = (FlowTrainingConfig.from_file(args.config, **overrides) if args.config
-              else FlowTrainingConfig(**overrides))  # fmt: skip
-    train_flows(config, args.data, args.out, resume=args.resume, init=args.init, device=args.device)
+    kind = ImageTrainingConfig if image_stage else FlowTrainingConfig
+    config = kind.from_file(args.config, **overrides) if args.config else kind(**overrides)
+    if image_stage:
+        train_images(config, args.data, args.out, resume=args.resume, init=args.init, codebook=args.codebook,
+                     vgg=args.vgg, device=args.device)  # fmt: skip
+    else:
+        train_flows(config, args.data, args.out, resume=args.resume, init=args.init, device=args.device)
     return 0
 
 
@@ -283,26 +294,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     training = commands.add_parser(
         "train",
-        help="train ExpFlow or PoseFlow on prepared data (resumable; torchrun for many GPUs)",
-        description="Train a flow of paper §3.2 on the output of `prepare` (or a corpus file). Checkpoints go to OUT "
-        "every --checkpoint-every steps; --resume continues exactly where a run stopped. Launch with `torchrun "
+        help="train ExpFlow, PoseFlow, the codebook or the VQIG on prepared data (resumable; torchrun for many GPUs)",
+        description="Train a model of the paper on the output of `prepare`: the flows of §3.2 (expflow, poseflow; a "
+        "corpus file works too) or the image stages of §3.3 (codebook, then vqig over its file). Checkpoints go to "
+        "OUT every --checkpoint-every steps; --resume continues exactly where a run stopped. Launch with `torchrun "
         "--nproc_per_node=N -m flowvq_core train ...` to train on N GPUs (or CPU processes) at once.",
     )
-    training.add_argument("stage", choices=["expflow", "poseflow"])
-    training.add_argument("--data", required=True, help="a folder written by prepare, or a corpus .safetensors")
-    training.add_argument("--out", required=True, help="the run's folder (checkpoints, generator, log.csv)")
+    training.add_argument("stage", choices=["expflow", "poseflow", "codebook", "vqig"])
+    training.add_argument("--data", required=True, help="a folder written by prepare (flows: or a corpus file)")
+    training.add_argument("--out", required=True, help="the run's folder (checkpoints, the model, log.csv)")
     training.add_argument("--config", metavar="FILE", help="a JSON file of settings (the flags below override it)")
-    training.add_argument("--preset", help="model size: tiny, small or paper (default: small)")
+    training.add_argument(
+        "--preset",
+        help="model size: flows tiny, small or paper (default: small); codebook/vqig tiny or paper (default)",
+    )
     training.add_argument("--steps", type=int)
     training.add_argument("--batch", type=int)
-    training.add_argument("--frames", type=int, help="frames per training window")
+    training.add_argument("--frames", type=int, help="flows: frames per training window")
     training.add_argument("--learning-rate", type=float)
     training.add_argument("--checkpoint-every", type=int)
     training.add_argument("--log-every", type=int)
     training.add_argument("--seed", type=int)
     training.add_argument("--ema", type=float, dest="ema_decay", help="keep a moving average of the weights")
     training.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
-    training.add_argument("--init", metavar="FILE", help="start from this generator's weights")
+    training.add_argument("--workers", type=int, help="codebook/vqig: data-loading processes (default: 2)")
+    training.add_argument("--vgg", metavar="FILE", help="codebook/vqig: VGG19 weights for the perceptual loss")
+    training.add_argument("--codebook", metavar="FILE", help="vqig: the codebook stage's codebook.safetensors")
+    training.add_argument("--code-steps", type=int, help="vqig: steps at the code level before the image level")
+    training.add_argument("--adversarial-start", type=int, help="codebook: the step at which the PatchGAN joins")
+    training.add_argument("--init", metavar="FILE", help="start from this model file's weights")
     training.add_argument("--resume", action="store_true", help="continue from OUT/state.safetensors")
     training.add_argument("--device", default="auto", help="cpu, cuda (default: CUDA when present)")
     training.set_defaults(run=_train)

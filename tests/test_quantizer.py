@@ -85,3 +85,17 @@ def test_batch_perplexity_counts_the_codes_used():
 def test_a_wrong_channel_count_is_named():
     with pytest.raises(ValueError, match="3 channels"):
         _quantizer()(torch.zeros(1, 3, 2, 2))
+
+
+def test_autocast_does_not_round_the_nearest_code_search():
+    """Under bfloat16 autocast (``train --amp``) codes are still chosen by float32 distances."""
+    torch.manual_seed(1)
+    quantizer = VectorQuantizer(512, 64)
+    features = torch.randn(2, 64, 8, 8)
+    exact = quantizer(features)
+    with torch.autocast("cpu", torch.bfloat16):
+        mixed = quantizer(features.bfloat16())
+    rounded_input = quantizer(features.bfloat16().float())
+    assert mixed.quantized.dtype == torch.float32
+    assert torch.equal(mixed.indices, rounded_input.indices)
+    assert (exact.indices == mixed.indices).float().mean() > 0.95

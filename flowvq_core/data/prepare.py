@@ -217,7 +217,7 @@ def _prepare_clip(source: Source, out: Path, fps: float, crop_size: int) -> dict
         [(speech, fitted.expression.numpy(), fitted.pose.numpy(), emotion_id(source.emotion), fps)],
         {"source": source.path},
     )
-    name = _file_name(source.id)
+    name = source_file_name(source.id)
     corpus.save(out / "clips" / f"{name}.safetensors")
     crops = (crop_images(torch.from_numpy(frames[i : i + 32]).float() / 255, fitted.crop) for i in
              range(0, len(frames), 32))  # fmt: skip
@@ -258,11 +258,11 @@ def _prepare_photo(source: Source, out: Path, crop_size: int) -> dict:
     image = load_image(source.path)
     face = extract(image, crop_size=crop_size, name=source.path)
     crop = (face.crop_image(image).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    Image.fromarray(crop).save(out / "crops" / f"{_file_name(source.id)}.png")
+    Image.fromarray(crop).save(out / "crops" / f"{source_file_name(source.id)}.png")
     return {"size": crop_size}
 
 
-def _file_name(source_id: str) -> str:
+def source_file_name(source_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", source_id)
 
 
@@ -279,7 +279,7 @@ def load_prepared_corpus(out: str | os.PathLike[str], split: str = "train"):
 
     clips = []
     for entry in prepared_sources(out, split):
-        clips += CoefficientCorpus.load(Path(out) / "clips" / f"{_file_name(entry['id'])}.safetensors").clips
+        clips += CoefficientCorpus.load(Path(out) / "clips" / f"{source_file_name(entry['id'])}.safetensors").clips
     if not clips:
         raise ValueError(f"{out}: no prepared clips in split {split!r}; run prepare first")
     return CoefficientCorpus(clips, {"source": str(out), "split": split})

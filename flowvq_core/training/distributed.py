@@ -59,3 +59,24 @@ def gather(ranks: Ranks, value: object) -> list[object]:
 def teardown(ranks: Ranks) -> None:
     if ranks.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def broadcast(ranks: Ranks, module: torch.nn.Module) -> None:
+    """Rank 0's parameters and buffers to every rank (after a step that changed them differently per rank)."""
+    if ranks.distributed:
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, 0)
+
+
+def wrapper(ranks: Ranks, *, find_unused_parameters: bool = False):
+    """A function that wraps a module in DistributedDataParallel when running distributed, else None."""
+    if not ranks.distributed:
+        return None
+    device_ids = [ranks.device.index] if ranks.device.type == "cuda" else None
+
+    def wrap(module: torch.nn.Module) -> torch.nn.Module:
+        return torch.nn.parallel.DistributedDataParallel(
+            module, device_ids=device_ids, find_unused_parameters=find_unused_parameters
+        )
+
+    return wrap

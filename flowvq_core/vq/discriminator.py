@@ -11,6 +11,7 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 64, layers: int = 3):
         super().__init__()
+        self.channels, self.layers = channels, layers
         modules: list[nn.Module] = [nn.Conv2d(3, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
         width = channels
         for index in range(1, layers + 1):

@@ -83,10 +83,16 @@ class VectorQuantizer(nn.Module):
         return self.codebook[indices].permute(0, 3, 1, 2).contiguous()
 
     def forward(self, features: Tensor) -> Quantized:
-        """Encoder features [B, C, H, W] → :class:`Quantized`. In training mode usage counts (and EMA codes) update."""
+        """Encoder features [B, C, H, W] → :class:`Quantized`. In training mode usage counts (and EMA codes) update.
+
+        Always in float32, also under autocast: the nearest-code search must not round distances to 16 bits."""
         batch, channels, height, width = features.shape
         if channels != self.dim:
             raise ValueError(f"features have {channels} channels but the codebook's codes have {self.dim}")
+        with torch.autocast(features.device.type, enabled=False):
+            return self._quantize(features.float(), batch, channels, height, width)
+
+    def _quantize(self, features: Tensor, batch: int, channels: int, height: int, width: int) -> Quantized:
         flat = features.permute(0, 2, 3, 1).reshape(-1, channels)
         indices = self.nearest(flat.detach())
         codes = self.codebook[indices]

@@ -48,6 +48,12 @@ class VQIG(nn.Module):
         self.warping = WarpingNetwork(self.config)
         self.predictor = CodePredictor(self.config)
 
+    def train(self, mode: bool = True) -> VQIG:
+        """The frozen codebook stage stays in eval mode, so its usage statistics (and EMA codes) never move."""
+        super().train(mode)
+        self.codebook.eval()
+        return self
+
     @torch.no_grad()
     def source_codes(self, source: Tensor) -> Tensor:
         """z_c [B, C, s, s] of source images [B, 3, S, S] in −1..1 (once per video)."""

@@ -1,0 +1,155 @@
+"""``train codebook`` / ``train vqig``: the image stages on prepared face frames, exact resume, torchrun on two CPU
+processes, and the data they draw (``PreparedFaces``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+pytest.importorskip("mediapipe")
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+TINY = {"preset": "tiny", "batch": 3, "log_every": 1, "workers": 0, "max_grad_norm": 1.0}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A MEAD-shaped tree of two 2-second talking clips at 64 px (M003 is a test actor), prepared."""
+    from video_helpers import astronaut_talking_frames
+
+    from flowvq_core.bench import speech_like_audio
+    from flowvq_core.data.prepare import prepare
+    from flowvq_core.video import write_mp4
+
+    frames = astronaut_talking_frames(50, turn=0.05)
+    root = tmp_path_factory.mktemp("mead")
+    for actor, emotion in (("M003", "happy"), ("W011", "sad")):
+        folder = root / actor / "video" / "front" / emotion / "level_1"
+        folder.mkdir(parents=True)
+        write_mp4(folder / "001.mp4", [frames], 25.0, speech_like_audio(2.0), 16000)
+    out = tmp_path_factory.mktemp("prepared")
+    assert prepare(root, out, "mead", crop_size=64).done == 2
+    return out
+
+
+@pytest.fixture(scope="module")
+def codebook_file(prepared, tmp_path_factory):
+    from flowvq_core.training import ImageTrainingConfig, train_images
+
+    out = tmp_path_factory.mktemp("codebook")
+    config = ImageTrainingConfig(stage="codebook", steps=3, checkpoint_every=3, adversarial_start=1, **TINY)
+    train_images(config, prepared, out, device="cpu", say=lambda _: None)
+    return out / "codebook.safetensors"
+
+
+def _state(out: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in load_file(out / "state.safetensors").items() if not k.startswith("rng.")}
+
+
+def test_prepared_faces_draw_by_seed_frames_in_range_and_the_coefficients_of_their_target(prepared):
+    from flowvq_core.corpus import CoefficientCorpus
+    from flowvq_core.data.face_images import PreparedFaces
+
+    faces = PreparedFaces(prepared, "train", size=32)
+    assert len(faces) == 50 and len(faces.clips) == 1, "W011's clip is the training split's"
+    first = faces.image_batch(5, torch.Generator().manual_seed(3))
+    again = PreparedFaces(prepared, "train", size=32).image_batch(5, torch.Generator().manual_seed(3))
+    assert first.shape == (5, 3, 32, 32) and torch.equal(first, again)
+    assert float(first.min()) >= -1 and float(first.max()) <= 1 and float(first.std()) > 0.1
+    motion = faces.motion_batch(4, 9, torch.Generator().manual_seed(0))
+    assert motion.sources.shape == motion.targets.shape == (4, 3, 32, 32)
+    clip = CoefficientCorpus.load(faces.clips[0][1]).clips[0]
+    coefficients = torch.cat([clip.expression, clip.pose], -1)
+    assert motion.windows.shape == (4, coefficients.shape[1], 9)
+    frames = faces._clip(faces.clips[0][0])
+    for target, window in zip(motion.targets, motion.windows, strict=True):
+        index = int(((frames - target) ** 2).flatten(1).mean(1).argmin())
+        assert torch.allclose(window[:, 4], coefficients[index]), "the window is centred on the target's frame"
+    with pytest.raises(ValueError, match="no video clips"):
+        PreparedFaces(prepared / "nowhere", "train", size=32).motion_batch(1, 9, torch.Generator())
+
+
+def test_a_codebook_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(prepared, tmp_path):
+    """Also with the PatchGAN joining mid-run, code restarts, and batches built by data-loading workers."""
+    from flowvq_core.training import ImageTrainingConfig, train_images
+    from flowvq_core.vq import load_codebook
+
+    settings = {**TINY, "stage": "codebook", "adversarial_start": 2, "restart_every": 2, "checkpoint_every": 2}
+    quiet = {"device": "cpu", "say": lambda _: None}
+    whole = train_images(ImageTrainingConfig(steps=4, **settings), prepared, tmp_path / "whole", **quiet)
+    train_images(ImageTrainingConfig(steps=2, **settings), prepared, tmp_path / "parts", **quiet)
+    workers = {**settings, "workers": 2}
+    resumed = train_images(ImageTrainingConfig(steps=4, **workers), prepared, tmp_path / "parts", resume=True, **quiet)
+    assert resumed["resumed_from"] == 2 and whole["resumed_from"] == 0
+    expected, got = _state(tmp_path / "whole"), _state(tmp_path / "parts")
+    assert expected.keys() == got.keys() and any(k.startswith("discriminator_optimizer.") for k in got)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert whole["validation"]["validation_psnr"] > 0 and 0 < whole["validation"]["codebook_usage"] <= 1
+    loaded = load_codebook(tmp_path / "whole" / "codebook.safetensors")
+    assert loaded.discriminator is not None and loaded.model.config.image_size == 64
+    assert sorted(p.name for p in (tmp_path / "whole" / "samples").iterdir()) == ["step_0000002.png",
+                                                                                 "step_0000004.png"]  # fmt: skip
+
+
+def test_a_vqig_trains_both_stages_over_the_codebook_file_and_renders(prepared, codebook_file, tmp_path):
+    from flowvq_core.face.rig import NUM_UNITS
+    from flowvq_core.training import ImageTrainingConfig, train_images
+    from flowvq_core.vq import load_codebook
+    from flowvq_core.vqig import VQIGRenderer
+
+    config = ImageTrainingConfig(stage="vqig", steps=2, code_steps=1, checkpoint_every=2, **TINY)
+    summary = train_images(config, prepared, tmp_path, codebook=str(codebook_file), device="cpu", say=lambda _: None)
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert [row.split(",")[1] for row in rows[1:3]] == ["code", "image"], "code level first, then image level"
+    assert 0 <= summary["validation"]["validation_accuracy"] <= 1
+    renderer = VQIGRenderer.load(tmp_path / "vqig.safetensors")
+    frozen = load_codebook(codebook_file).model.state_dict()
+    assert all(torch.equal(renderer.model.codebook.state_dict()[k], v) for k, v in frozen.items()), "E_h, C, D_h"
+    source = renderer.prepare(torch.rand(64, 64, 3), torch.zeros(468, 3), torch.zeros(NUM_UNITS), torch.zeros(6))
+    assert renderer.render_frames(source, torch.rand(3, NUM_UNITS), torch.zeros(3, 6)).shape == (3, 64, 64, 3)
+
+
+def test_bad_training_requests_say_what_to_do(prepared, tmp_path, capsys):
+    from flowvq_core.__main__ import main
+    from flowvq_core.training import ImageTrainingConfig, train_images
+
+    with pytest.raises(ValueError, match="--codebook"):
+        train_images(ImageTrainingConfig(stage="vqig", **TINY), prepared, tmp_path / "a", device="cpu")
+    with pytest.raises(ValueError, match="no face images"):
+        train_images(ImageTrainingConfig(stage="codebook", **TINY), tmp_path, tmp_path / "b", device="cpu")
+    with pytest.raises(ValueError, match="unknown stage"):
+        ImageTrainingConfig(stage="gan")
+    assert main(["train", "codebook", "--data", str(prepared), "--out", str(tmp_path / "c"), "--frames", "8"]) == 2
+    assert "--frames do not apply to train codebook" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("stage", ["codebook", "vqig"])
+def test_torchrun_trains_the_image_stages_on_two_cpu_processes(prepared, codebook_file, tmp_path, stage):
+    """The adaptive adversarial weight, the discriminator step and code restarts under DistributedDataParallel."""
+    out = tmp_path / stage
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+               "-m", "flowvq_core", "train", stage, "--data", str(prepared), "--out", str(out), "--preset", "tiny",
+               "--batch", "2", "--steps", "3", "--checkpoint-every", "3", "--workers", "0",
+               "--device", "cpu"]  # fmt: skip
+    command += ["--adversarial-start", "1"] if stage == "codebook" else ["--codebook", str(codebook_file),
+                                                                        "--code-steps", "1"]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world"] == 2 and summary["ranks_identical"] and len(summary["checksums"]) == 2
+    assert result.stdout.count(f"{stage}: 3 steps") == 1, "only rank 0 reports"
