@@ -122,3 +122,22 @@ def test_a_corpus_file_trains_too_and_bad_stages_are_named(tmp_path):
         train_flows(FlowTrainingConfig(stage="vqgan"), tmp_path / "corpus.safetensors", tmp_path / "x")
     assert main(["train", "expflow", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "y")]) == 2
     shutil.rmtree(tmp_path / "run")
+
+
+def test_the_log_writes_every_column_to_csv_and_only_numbers_to_tensorboard(tmp_path):
+    from flowvq_core.training.loop import TrainingLog
+
+    class Board:
+        def __init__(self):
+            self.scalars = []
+
+        def add_scalar(self, name, value, step):
+            self.scalars.append((name, value, step))
+
+    log = TrainingLog(tmp_path, ("step", "phase", "loss", "accuracy"), main=True, resume=False, say=lambda _: None)
+    log.board = Board()
+    log.row(step=3, phase="image", loss=0.5, accuracy=None)
+    assert log.board.scalars == [("loss", 0.5, 3)]
+    log.board = None
+    log.close()
+    assert (tmp_path / "log.csv").read_text().splitlines() == ["step,phase,loss,accuracy", "3,image,0.5,"]

@@ -96,7 +96,8 @@ class PreparedFaces:
     def _frame_at(self, index: int) -> Tensor:
         for frames_path, _, count in self.clips:
             if index < count:
-                return self._clip(frames_path)[index]
+                frames = self._clip(frames_path)
+                return frames[index % len(frames)]  # a file shorter than its manifest entry (truncated) wraps
             index -= count
         raise IndexError(index)
 

@@ -34,7 +34,7 @@ from .state import load_training_state, save_training_state
 STAGES = ("codebook", "vqig")
 LOG_FIELDS = ("step", "phase", "loss", "reconstruction", "perceptual", "adversarial", "adaptive_weight", "code",
               "feature", "accuracy", "discriminator", "perplexity", "restarted_codes", "grad_norm", "lr", "seconds",
-              "validation_l1", "validation_psnr", "validation_accuracy", "codebook_usage")  # fmt: skip
+              "validation_l1", "validation_psnr", "validation_accuracy", "codebook_usage", "memory_mb")  # fmt: skip
 STAGE_DEFAULTS = {
     "codebook": {"steps": 800_000, "batch": 16, "learning_rate": 7e-5},
     "vqig": {"steps": 400_000, "batch": 16, "learning_rate": 1e-4},
@@ -311,7 +311,8 @@ def train_images(
             if done % config.log_every == 0 or done == config.steps:
                 row = {k: v for k, v in losses.items() if k in LOG_FIELDS}
                 log.row(step=done, lr=stage.trainer.optimizer.param_groups[0]["lr"],
-                        seconds=round(time.perf_counter() - began, 2), **row)  # fmt: skip
+                        seconds=round(time.perf_counter() - began, 2), memory_mb=_peak_memory_mb(ranks.device),
+                        **row)  # fmt: skip
             if done % config.checkpoint_every == 0 or done == config.steps:
                 if ranks.main:
                     save_training_state(state_path, stage.modules, stage.optimizers, step=done,
@@ -346,6 +347,11 @@ def _validation_batches(stage, validation: PreparedFaces, config: ImageTrainingC
     draw = stage.draw(validation, config)
     return [_to(draw(torch.Generator().manual_seed(step_seed(config.seed, -1, i))), device)
             for i in range(config.validation_batches)]  # fmt: skip
+
+
+def _peak_memory_mb(device: torch.device) -> float | None:
+    """Peak GPU memory allocated so far (None on the CPU)."""
+    return round(torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else None
 
 
 def _save_samples(out: Path, grid: Tensor, step: int) -> None:

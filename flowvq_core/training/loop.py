@@ -102,7 +102,7 @@ class TrainingLog:
         self.handle.flush()
         if self.board is not None:
             for name, value in values.items():
-                if name != "step" and value is not None:
+                if name != "step" and isinstance(value, int | float):  # not the phase's name
                     self.board.add_scalar(name, value, values["step"])
 
     def image(self, name: str, image: Tensor, step: int) -> None:
