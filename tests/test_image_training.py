@@ -58,6 +58,7 @@ def _state(out: Path) -> dict[str, torch.Tensor]:
 def test_prepared_faces_draw_by_seed_frames_in_range_and_the_coefficients_of_their_target(prepared):
     from flowvq_core.corpus import CoefficientCorpus
     from flowvq_core.data.face_images import PreparedFaces
+    from flowvq_core.video import read_video
 
     faces = PreparedFaces(prepared, "train", size=32)
     assert len(faces) == 50 and len(faces.clips) == 1, "W011's clip is the training split's"
@@ -70,7 +71,8 @@ def test_prepared_faces_draw_by_seed_frames_in_range_and_the_coefficients_of_the
     clip = CoefficientCorpus.load(faces.clips[0][1]).clips[0]
     coefficients = torch.cat([clip.expression, clip.pose], -1)
     assert motion.windows.shape == (4, coefficients.shape[1], 9)
-    frames = faces._clip(faces.clips[0][0])
+    frames = torch.from_numpy(read_video(faces.clips[0][0]).frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+    frames = torch.nn.functional.interpolate(frames, size=32, mode="bilinear", antialias=True)
     for target, window in zip(motion.targets, motion.windows, strict=True):
         index = int(((frames - target) ** 2).flatten(1).mean(1).argmin())
         assert torch.allclose(window[:, 4], coefficients[index]), "the window is centred on the target's frame"

@@ -18,7 +18,7 @@ from flowvq_core.__main__ import main  # noqa: E402
 from flowvq_core.bench import speech_like_audio  # noqa: E402
 from flowvq_core.data.prepare import discover, load_prepared_corpus, prepare  # noqa: E402
 from flowvq_core.face.crop import CropBox, crop_images  # noqa: E402
-from flowvq_core.video import read_video, write_mp4  # noqa: E402
+from flowvq_core.video import read_frames, read_video, write_mp4  # noqa: E402
 
 
 def _speech(seconds: float) -> np.ndarray:
@@ -107,3 +107,16 @@ def test_hdtf_videos_are_cut_into_five_second_clips_and_photos_into_crops(tmp_pa
     assert summary.done == 1 and (tmp_path / "crops_out" / "crops" / "00001.png").is_file()
     with pytest.raises(ValueError, match="unknown layout"):
         discover(tmp_path, "voxceleb")
+
+
+@pytest.mark.parametrize("keyframe_interval", [None, 12])
+def test_read_frames_returns_the_frames_a_full_decode_gives_in_the_order_asked(tmp_path, keyframe_interval):
+    """Face frames are read by seeking to the keyframe before each (what training draws); any GOP gives the same."""
+    frames = np.repeat(np.arange(40, dtype=np.uint8)[:, None, None, None] * 6, 32, 1).repeat(32, 2).repeat(3, 3)
+    path = tmp_path / "ramp.mp4"
+    write_mp4(path, [frames], 25.0, crf=12, keyframe_interval=keyframe_interval)
+    full = read_video(path).frames
+    asked = [39, 3, 17, 17, 0, 26]
+    assert np.array_equal(read_frames(path, asked), full[asked])
+    with pytest.raises(ValueError, match="beyond its end"):
+        read_frames(path, [40])

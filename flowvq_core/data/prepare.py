@@ -3,12 +3,12 @@ shards: ``python -m flowvq_core prepare``.
 
 Each video clip is decoded with PyAV, its face tracked and fitted (``face.extract_video``), and written with its
 log-mel spectrogram as a one-clip coefficient corpus (``clips/<id>.safetensors``, what the flows train on) and as
-its face frames in one stable crop, one per coefficient frame (``frames/<id>.mp4``, H.264 at CRF 12: what the
-codebook and the VQIG train on); each photo becomes a face crop (``crops/<id>.png``). ``manifest.jsonl`` gets one
-line per source, written as soon as it is done, so a second run skips what is there, including the sources that
-failed (a corrupt file, no face): those are counted, never fatal. The split follows the paper: MEAD's test actors
-are M003, M030, W009 and W015; HDTF is cut into 5-second clips; other sources go to ``test`` by a stable hash of
-their name (one in ten).
+its face frames in one stable crop, one per coefficient frame (``frames/<id>.mp4``, H.264 at CRF 12 with a keyframe
+every 12 frames: what the codebook and the VQIG train on); each photo becomes a face crop (``crops/<id>.png``).
+``manifest.jsonl`` gets one line per source, written as soon as it is done, so a second run skips what is there,
+including the sources that failed (a corrupt file, no face): those are counted, never fatal. The split follows the
+paper: MEAD's test actors are M003, M030, W009 and W015; HDTF is cut into 5-second clips; other sources go to
+``test`` by a stable hash of their name (one in ten).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ HDTF_CLIP_SECONDS = 5.0
 LAYOUTS = ("videos", "mead", "hdtf", "ffhq")
 FRAMES_CRF = 12
 """H.264 quality of the stored face frames: visually lossless, about a tenth of PNG's size."""
+FRAMES_KEYFRAME_INTERVAL = 12
+"""A keyframe every 12 frames, so training reads any frame by decoding at most 12."""
 _MEAD_EMOTIONS = {"angry": "angry", "contempt": "contempt", "disgusted": "disgusted", "fear": "fear",
                   "happy": "happy", "neutral": "neutral", "sad": "sad", "surprised": "surprised"}  # fmt: skip
 
@@ -221,7 +223,7 @@ def _prepare_clip(source: Source, out: Path, fps: float, crop_size: int) -> dict
     corpus.save(out / "clips" / f"{name}.safetensors")
     crops = (crop_images(torch.from_numpy(frames[i : i + 32]).float() / 255, fitted.crop) for i in
              range(0, len(frames), 32))  # fmt: skip
-    write_mp4(out / "frames" / f"{name}.mp4", crops, fps, crf=FRAMES_CRF)
+    write_mp4(out / "frames" / f"{name}.mp4", crops, fps, crf=FRAMES_CRF, keyframe_interval=FRAMES_KEYFRAME_INTERVAL)
     return {"frames": int(fitted.expression.shape[0]), "fps": fps, "missing_frames": len(fitted.missing_frames),
             "size": crop_size, "crop": fitted.crop.to_dict()}  # fmt: skip
 
