@@ -101,8 +101,9 @@ def test_torchrun_on_two_cpu_processes_keeps_ranks_identical_and_rank_0_writes(p
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world"] == 2 and summary["ranks_identical"] and len(summary["checksums"]) == 2
-    assert sorted(p.name for p in out.iterdir()) == ["generator.safetensors", "log.csv", "state.safetensors",
-                                                     "summary.json"]  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["generator.safetensors", "log.csv", "samples",
+                                                     "state.safetensors", "summary.json"]  # fmt: skip
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
     assert result.stdout.count("poseflow: 4 steps") == 1, "only rank 0 reports"
 
 

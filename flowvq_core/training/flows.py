@@ -175,6 +175,9 @@ def train_flows(
                     if validation is not None:
                         with average.applied():  # the weights the written generator holds
                             log.row(step=done, validation_nll=_validate(flow, validation, kind, config, ranks.device))
+                            curves = _sample_curves(generator, validation, ranks.device)
+                        _save_samples(out, curves, done)
+                        log.image("samples", torch.from_numpy(curves).permute(2, 0, 1), done)
                 distributed.barrier(ranks)
         flow.eval()
         checksums = distributed.gather(ranks, checksum(flow))
@@ -204,6 +207,31 @@ def _validate(flow: nn.Module, corpus: CoefficientCorpus, kind: str, config: Flo
         values.append(float(flow.loss(batch, consistency_weight=0.0).nll))
     flow.train()
     return float(np.mean(values))
+
+
+@torch.no_grad()
+def _sample_curves(generator: CoefficientGenerator, corpus: CoefficientCorpus, device) -> np.ndarray:
+    """The curves [H, W, 3] uint8 the generator draws for the first validation clip's speech (seed 0)."""
+    from ..audio import AudioFeatures, mel_windows
+    from ..curves import plot_curves
+
+    clip = corpus.clips[0]
+    frames = len(clip.expression)
+    speech = AudioFeatures(waveform=torch.zeros(1), windows=mel_windows(clip.mel, frames, clip.fps).to(device),
+                           fps=clip.fps)  # fmt: skip
+    was_training = generator.training
+    generator.eval()
+    sequence = generator.generate(speech, clip.expression[0].to(device), clip.pose[0].to(device), clip.label)
+    generator.train(was_training)
+    return plot_curves(sequence)
+
+
+def _save_samples(out: Path, curves: np.ndarray, step: int) -> None:
+    from PIL import Image
+
+    folder = out / "samples"
+    folder.mkdir(exist_ok=True)
+    Image.fromarray(curves).save(folder / f"step_{step:07d}.png")
 
 
 @torch.no_grad()
