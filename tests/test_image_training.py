@@ -14,6 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from flowvq_core.checkpoint import read_checkpoint
+
 pytest.importorskip("mediapipe")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,22 +25,11 @@ TINY = {"preset": "tiny", "batch": 3, "log_every": 1, "workers": 0, "max_grad_no
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """A MEAD-shaped tree of two 2-second talking clips at 64 px (M003 is a test actor), prepared."""
-    from video_helpers import astronaut_talking_frames
+    """Two 2-second talking clips in MEAD's layout at 64 px (M003 is a test actor), prepared."""
+    from video_helpers import prepared_mead_tree
 
-    from flowvq_core.bench import speech_like_audio
-    from flowvq_core.data.prepare import prepare
-    from flowvq_core.video import write_mp4
-
-    frames = astronaut_talking_frames(50, turn=0.05)
-    root = tmp_path_factory.mktemp("mead")
-    for actor, emotion in (("M003", "happy"), ("W011", "sad")):
-        folder = root / actor / "video" / "front" / emotion / "level_1"
-        folder.mkdir(parents=True)
-        write_mp4(folder / "001.mp4", [frames], 25.0, speech_like_audio(2.0), 16000)
-    out = tmp_path_factory.mktemp("prepared")
-    assert prepare(root, out, "mead", crop_size=64).done == 2
-    return out
+    return prepared_mead_tree(tmp_path_factory.mktemp("mead"), tmp_path_factory.mktemp("prepared"), frames=50,
+                              crop_size=64)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +123,20 @@ def test_bad_training_requests_say_what_to_do(prepared, tmp_path, capsys):
         ImageTrainingConfig(stage="gan")
     assert main(["train", "codebook", "--data", str(prepared), "--out", str(tmp_path / "c"), "--frames", "8"]) == 2
     assert "--frames do not apply to train codebook" in capsys.readouterr().err
+
+
+def test_a_config_file_sets_the_run_and_flags_override_it(prepared, tmp_path):
+    from flowvq_core.__main__ import main
+
+    settings = tmp_path / "codebook.json"
+    settings.write_text(json.dumps({"preset": "tiny", "steps": 5, "batch": 2, "workers": 0, "log_every": 1,
+                                    "checkpoint_every": 2, "learning_rate": 3e-4}))  # fmt: skip
+    out = tmp_path / "run"
+    command = ["train", "codebook", "--data", str(prepared), "--out", str(out), "--config", str(settings)]
+    assert main([*command, "--steps", "2", "--device", "cpu"]) == 0
+    state = json.loads(read_checkpoint(out / "state.safetensors").config_json)
+    assert state["step"] == 2 and state["extra"]["config"]["learning_rate"] == 3e-4
+    assert state["extra"]["config"]["batch"] == 2 and state["extra"]["config"]["adversarial_start"] == 30_000
 
 
 def _free_port() -> int:

@@ -28,23 +28,11 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """A MEAD-shaped tree of two 3-second talking clips (actor M003 is a test actor), prepared."""
-    from video_helpers import astronaut_talking_frames
+    """Two 3-second talking clips in MEAD's layout (actor M003 is a test actor), prepared."""
+    from video_helpers import prepared_mead_tree
 
-    from flowvq_core.bench import speech_like_audio
-    from flowvq_core.data.prepare import prepare
-    from flowvq_core.video import write_mp4
-
-    frames = astronaut_talking_frames(75, turn=0.05)
-    root = tmp_path_factory.mktemp("mead")
-    for actor, emotion in (("M003", "happy"), ("W011", "sad")):
-        folder = root / actor / "video" / "front" / emotion / "level_1"
-        folder.mkdir(parents=True)
-        write_mp4(folder / "001.mp4", [frames], 25.0, speech_like_audio(3.0), 16000)
-    out = tmp_path_factory.mktemp("prepared")
-    summary = prepare(root, out, "mead")
-    assert summary.done == 2
-    return out
+    return prepared_mead_tree(tmp_path_factory.mktemp("mead"), tmp_path_factory.mktemp("prepared"), frames=75,
+                              crop_size=128)  # fmt: skip
 
 
 def _train(out: Path, data: Path, *extra: str) -> subprocess.Popen:

@@ -27,7 +27,7 @@ from ..flows import ManifoldProjection
 from ..flows.context import SequenceBatch
 from ..generator import CoefficientGenerator
 from . import distributed
-from .loop import TrainingLog, WeightAverage, checksum, step_seed, warmup_learning_rate
+from .loop import ConfigFile, TrainingLog, WeightAverage, checksum, step_seed, warmup_learning_rate
 from .state import load_training_state, save_training_state
 
 STAGES = {"expflow": "expression", "poseflow": "pose"}
@@ -37,7 +37,7 @@ DEQUANTISATION_NOISE = {"expression": 0.01, "pose": 0.001}
 
 
 @dataclass
-class FlowTrainingConfig:
+class FlowTrainingConfig(ConfigFile):
     stage: str = "expflow"
     preset: str = "small"
     steps: int = 6000
@@ -55,11 +55,6 @@ class FlowTrainingConfig:
     ema_decay: float = 0.0
     """Exponential moving average of the weights (e.g. 0.999); the written generator then holds the average."""
     bank_batches: int = 8
-
-    @classmethod
-    def from_file(cls, path: str, **overrides) -> FlowTrainingConfig:
-        values = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 class _Loss(nn.Module):

@@ -28,7 +28,7 @@ from ..vq import CodebookConfig, CodebookModel, CodebookTrainer, PatchDiscrimina
 from ..vq.checkpoint import load_codebook, save_codebook
 from ..vqig import VQIG, VQIGConfig, VQIGRenderer, VQIGTrainer
 from . import distributed
-from .loop import TrainingLog, WeightAverage, checksum, step_seed, warmup_learning_rate
+from .loop import ConfigFile, TrainingLog, WeightAverage, checksum, step_seed, warmup_learning_rate
 from .state import load_training_state, save_training_state
 
 STAGES = ("codebook", "vqig")
@@ -43,7 +43,7 @@ STAGE_DEFAULTS = {
 
 
 @dataclass
-class ImageTrainingConfig:
+class ImageTrainingConfig(ConfigFile):
     stage: str = "codebook"
     preset: str = "paper"
     steps: int | None = None
@@ -76,11 +76,6 @@ class ImageTrainingConfig:
         for name, value in STAGE_DEFAULTS[self.stage].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-
-    @classmethod
-    def from_file(cls, path: str, **overrides) -> ImageTrainingConfig:
-        values = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 class _StepBatches(torch.utils.data.Dataset):

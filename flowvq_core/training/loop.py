@@ -6,11 +6,22 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Self
 
 import torch
 from torch import Tensor, nn
+
+
+class ConfigFile:
+    """``from_file``: a training config from a JSON file of its field names, command-line overrides on top."""
+
+    @classmethod
+    def from_file(cls, path: str, **overrides) -> Self:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
