@@ -15,7 +15,7 @@ def _prepare(args: argparse.Namespace) -> int:
     progress = _Progress(args.quiet, "preparing")
     try:
         summary = prepare(args.source, args.out, args.layout, fps=args.fps, crop_size=args.crop_size,
-                          progress=progress)  # fmt: skip
+                          jobs=args.jobs, progress=progress)  # fmt: skip
     finally:
         progress.close()
     reasons = ", ".join(f"{count} {reason}" for reason, count in (summary.reasons or {}).items())
@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=512,
         help="side of the stored face crops and frames (default: 512, the paper's)",
+    )
+    preparation.add_argument(
+        "--jobs", type=int, default=1, help="sources prepared at once, in worker processes (default: 1)"
     )
     preparation.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     preparation.set_defaults(run=_prepare)

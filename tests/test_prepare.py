@@ -120,3 +120,24 @@ def test_read_frames_returns_the_frames_a_full_decode_gives_in_the_order_asked(t
     assert np.array_equal(read_frames(path, asked), full[asked])
     with pytest.raises(ValueError, match="beyond its end"):
         read_frames(path, [40])
+
+
+def test_worker_processes_prepare_the_same_entries_and_the_parent_writes_the_manifest(tmp_path, talking_video):
+    clip, blank = talking_video
+    root = tmp_path / "videos"
+    root.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(clip, root / f"{name}.mp4")
+    shutil.copy(blank, root / "nobody.mp4")
+    seen = []
+    summary = prepare(root, tmp_path / "two", "videos", crop_size=64, jobs=2, progress=lambda *done: seen.append(done))
+    assert (summary.done, summary.skipped, summary.reasons) == (2, 1, {"no face": 1})
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3)
+    one = prepare(root, tmp_path / "one", "videos", crop_size=64)
+    assert (one.done, one.skipped) == (2, 1)
+    entries = {}
+    for run in ("one", "two"):
+        lines = map(json.loads, (tmp_path / run / "manifest.jsonl").read_text().splitlines())
+        entries[run] = {e["id"]: (e["status"], e.get("frames"), e["split"]) for e in lines}
+    assert entries["one"] == entries["two"]
+    assert sorted(p.name for p in (tmp_path / "two" / "frames").iterdir()) == ["a.mp4", "b.mp4"]

@@ -159,9 +159,13 @@ def prepare(
     *,
     fps: float = 25.0,
     crop_size: int = 512,
+    jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> PrepareSummary:
-    """Prepare every source under ``root`` into ``out`` (created); returns what was done, skipped and already there."""
+    """Prepare every source under ``root`` into ``out`` (created); returns what was done, skipped and already there.
+
+    ``jobs`` > 1 prepares that many sources at once in worker processes (each with its own face tracker, one torch
+    thread); this process alone writes the manifest, as results arrive, so an interrupted run still resumes."""
     out = Path(out)
     sources = discover(root, layout)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,25 +173,51 @@ def prepare(
         (out / folder).mkdir(exist_ok=True)
     known = _manifest(out)
     summary = PrepareSummary(reasons={})
-    for index, source in enumerate(sources):
-        if source.id in known:
-            summary.already += 1
+    summary.already = sum(source.id in known for source in sources)
+    todo = [source for source in sources if source.id not in known]
+    finished = summary.already
+    if progress is not None:
+        progress(finished, len(sources))
+    for entry in _run(todo, out, layout, fps, crop_size, jobs):
+        if entry["status"] == "done":
+            summary.done += 1
         else:
-            entry = {**asdict(source), "layout": layout}
-            try:
-                entry.update(_prepare_photo(source, out, crop_size) if layout == "ffhq" else
-                             _prepare_clip(source, out, fps, crop_size))  # fmt: skip
-                entry["status"] = "done"
-                summary.done += 1
-            except (ValueError, OSError, RuntimeError) as error:
-                reason = _reason(error)
-                entry.update(status="skipped", reason=reason, error=str(error)[:300])
-                summary.skipped += 1
-                summary.reasons[reason] = summary.reasons.get(reason, 0) + 1
-            _append(out, entry)
+            summary.skipped += 1
+            summary.reasons[entry["reason"]] = summary.reasons.get(entry["reason"], 0) + 1
+        _append(out, entry)
+        finished += 1
         if progress is not None:
-            progress(index + 1, len(sources))
+            progress(finished, len(sources))
     return summary
+
+
+def _run(sources: list[Source], out: Path, layout: str, fps: float, crop_size: int, jobs: int) -> Iterator[dict]:
+    """Manifest entries of ``sources``, prepared here or by ``jobs`` worker processes (in the order they finish)."""
+    tasks = [(source, out, layout, fps, crop_size) for source in sources]
+    if jobs <= 1 or len(tasks) <= 1:
+        yield from map(_prepare_source, tasks)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(min(jobs, len(tasks)), initializer=_single_threaded) as pool:
+        yield from pool.imap_unordered(_prepare_source, tasks)
+
+
+def _single_threaded() -> None:
+    torch.set_num_threads(1)
+
+
+def _prepare_source(task: tuple[Source, Path, str, float, int]) -> dict:
+    """One source's manifest entry: prepared, or skipped with the reason (never raises for a bad file)."""
+    source, out, layout, fps, crop_size = task
+    entry = {**asdict(source), "layout": layout}
+    try:
+        entry.update(_prepare_photo(source, out, crop_size) if layout == "ffhq" else
+                     _prepare_clip(source, out, fps, crop_size))  # fmt: skip
+        entry["status"] = "done"
+    except (ValueError, OSError, RuntimeError) as error:
+        entry.update(status="skipped", reason=_reason(error), error=str(error)[:300])
+    return entry
 
 
 def _reason(error: Exception) -> str:
