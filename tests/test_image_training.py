@@ -109,6 +109,10 @@ def test_a_vqig_trains_both_stages_over_the_codebook_file_and_renders(prepared, 
     assert all(torch.equal(renderer.model.codebook.state_dict()[k], v) for k, v in frozen.items()), "E_h, C, D_h"
     source = renderer.prepare(torch.rand(64, 64, 3), torch.zeros(468, 3), torch.zeros(NUM_UNITS), torch.zeros(6))
     assert renderer.render_frames(source, torch.rand(3, NUM_UNITS), torch.zeros(3, 6)).shape == (3, 64, 64, 3)
+    more = ImageTrainingConfig(stage="vqig", steps=1, code_steps=0, checkpoint_every=1, **TINY)
+    train_images(more, prepared, tmp_path / "more", init=str(tmp_path / "vqig.safetensors"),
+                 codebook=str(codebook_file), device="cpu", say=lambda _: None)  # fmt: skip
+    assert any(k.startswith("discriminator.") for k in _state(tmp_path / "more")), "--codebook lends its PatchGAN"
 
 
 def test_bad_training_requests_say_what_to_do(prepared, tmp_path, capsys):

@@ -187,19 +187,21 @@ class _VQIGStage:
     result = "vqig.safetensors"
 
     def __init__(self, config: ImageTrainingConfig, ranks, *, init: str | None, codebook: str | None, perceptual, say):
-        self.discriminator = None
-        if init:
-            self.model = VQIGRenderer.load(init).model
-        elif codebook:
-            loaded = load_codebook(codebook)
-            vqig_config = dataclasses.replace(VQIGConfig.preset(config.preset), codebook=loaded.model.config)
-            self.model = VQIG(vqig_config, codebook=loaded.model)
-            self.discriminator = loaded.discriminator if config.adversarial else None
-        else:
+        if not (init or codebook):
             raise ValueError("train vqig needs the codebook stage's file: --codebook RUN/codebook.safetensors "
                              "(from train codebook), or --init a VQIG to continue")  # fmt: skip
+        loaded = load_codebook(codebook) if codebook else None
+        if init:  # continue a VQIG; a codebook file given too lends its discriminator
+            self.model = VQIGRenderer.load(init).model
+        else:
+            vqig_config = dataclasses.replace(VQIGConfig.preset(config.preset), codebook=loaded.model.config)
+            self.model = VQIG(vqig_config, codebook=loaded.model)
+        self.discriminator = loaded.discriminator if loaded is not None and config.adversarial else None
         if config.adversarial and self.discriminator is None:
-            say("no discriminator in the codebook file: the image-level stage trains without the adversarial term")
+            say(
+                "no discriminator (it comes from --codebook's file): the image-level stage trains without the "
+                "adversarial term"
+            )
         self.model.to(ranks.device)
         if self.discriminator is not None:
             self.discriminator.to(ranks.device)
