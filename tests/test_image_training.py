@@ -164,3 +164,18 @@ def test_torchrun_trains_the_image_stages_on_two_cpu_processes(prepared, codeboo
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world"] == 2 and summary["ranks_identical"] and len(summary["checksums"]) == 2
     assert result.stdout.count(f"{stage}: 3 steps") == 1, "only rank 0 reports"
+
+
+@pytest.mark.slow
+def test_the_tiny_codebook_learns_the_prepared_frames_through_train(prepared, tmp_path):
+    """The whole path (prepared frames → batches → trainer → validation on the test actor) learns: above 25 dB."""
+    import csv
+
+    from flowvq_core.training import ImageTrainingConfig, train_images
+
+    config = ImageTrainingConfig(stage="codebook", preset="tiny", steps=300, batch=4, learning_rate=1e-3, workers=0,
+                                 checkpoint_every=100, log_every=100, adversarial_start=10**6)  # fmt: skip
+    train_images(config, prepared, tmp_path, device="cpu", say=lambda _: None)
+    with open(tmp_path / "log.csv", newline="") as handle:
+        psnr = [float(row["validation_psnr"]) for row in csv.DictReader(handle) if row["validation_psnr"]]
+    assert len(psnr) == 3 and psnr[-1] > 25 and psnr[-1] > psnr[0], psnr

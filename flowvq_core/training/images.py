@@ -34,7 +34,8 @@ from .state import load_training_state, save_training_state
 STAGES = ("codebook", "vqig")
 LOG_FIELDS = ("step", "phase", "loss", "reconstruction", "perceptual", "adversarial", "adaptive_weight", "code",
               "feature", "accuracy", "discriminator", "perplexity", "restarted_codes", "grad_norm", "lr", "seconds",
-              "validation_l1", "validation_psnr", "validation_accuracy", "codebook_usage", "memory_mb")  # fmt: skip
+              "validation_l1", "validation_psnr", "validation_accuracy", "validation_source_l1", "codebook_usage",
+              "memory_mb")  # fmt: skip
 STAGE_DEFAULTS = {
     "codebook": {"steps": 800_000, "batch": 16, "learning_rate": 7e-5},
     "vqig": {"steps": 400_000, "batch": 16, "learning_rate": 1e-4},
@@ -232,7 +233,7 @@ class _VQIGStage:
     @torch.no_grad()
     def validate(self, batches: list) -> tuple[dict, Tensor]:
         self.model.eval()
-        l1, psnr, accuracy, grid = [], [], [], None
+        l1, psnr, accuracy, copy, grid = [], [], [], [], None
         for batch in batches:
             codes = self.model.source_codes(batch.sources)
             output = self.model(batch.sources, codes, batch.windows)
@@ -241,10 +242,12 @@ class _VQIGStage:
             l1.append(float((image.clamp(-1, 1) - batch.targets).abs().mean()))
             psnr.append(_psnr(image, batch.targets))
             accuracy.append(float((output.indices == target.indices).float().mean()))
+            copy.append(float((batch.sources - batch.targets).abs().mean()))
             grid = _grid([batch.sources[:8], batch.targets[:8], image[:8]]) if grid is None else grid
         self.model.train()
         return {"validation_l1": sum(l1) / len(l1), "validation_psnr": sum(psnr) / len(psnr),
-                "validation_accuracy": sum(accuracy) / len(accuracy)}, grid  # fmt: skip
+                "validation_accuracy": sum(accuracy) / len(accuracy),
+                "validation_source_l1": sum(copy) / len(copy)}, grid  # fmt: skip
 
     def write(self, path: Path) -> None:
         VQIGRenderer(self.model).save(path)
