@@ -130,3 +130,21 @@ def test_the_log_writes_every_column_to_csv_and_only_numbers_to_tensorboard(tmp_
     log.board = None
     log.close()
     assert (tmp_path / "log.csv").read_text().splitlines() == ["step,phase,loss,accuracy", "3,image,0.5,"]
+
+
+def test_progress_lines_give_the_speed_and_the_time_left_and_validation_values(tmp_path):
+    from flowvq_core.training.loop import TrainingLog
+
+    said = []
+    fields = ("step", "loss", "seconds", "validation_l1")
+    log = TrainingLog(tmp_path, fields, main=True, resume=False, say=said.append, name="vqig", steps=1000,
+                      first_step=100, every_seconds=10)  # fmt: skip
+    said.clear()
+    log.row(step=200, loss=0.25, seconds=50.0)
+    log.row(step=210, loss=0.24, seconds=55.0)  # within 10 s of the last line: quiet
+    log.row(step=210, validation_l1=0.125)
+    log.row(step=1000, loss=0.2, seconds=60.0)  # the last step always reports
+    log.close()
+    assert said == ["vqig step 200/1000 · loss 0.25 · 2 steps/s · 6 min left",
+                    "vqig step 210/1000 · validation_l1 0.125",
+                    "vqig step 1000/1000 · loss 0.2 · 15 steps/s · 0 s left"]  # fmt: skip

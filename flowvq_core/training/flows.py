@@ -139,7 +139,8 @@ def train_flows(
             module = nn.parallel.DistributedDataParallel(
                 module, device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None
             )
-        log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say)
+        log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say, name=config.stage,
+                          steps=config.steps, first_step=start)  # fmt: skip
         began = time.perf_counter()
         for step in range(start, config.steps):
             warmup_learning_rate(optimizer, config.learning_rate, step, config.warmup_steps)

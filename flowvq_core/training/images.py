@@ -298,7 +298,8 @@ def train_images(
             sampler=range(start, config.steps), num_workers=config.workers,
             pin_memory=ranks.device.type == "cuda",
         )  # fmt: skip
-        log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say)
+        log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say, name=config.stage,
+                          steps=config.steps, first_step=start)  # fmt: skip
         began = time.perf_counter()
         last_validation: dict = {}
         for step, batch in zip(range(start, config.steps), loader, strict=True):
