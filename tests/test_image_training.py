@@ -179,3 +179,33 @@ def test_the_tiny_codebook_learns_the_prepared_frames_through_train(prepared, tm
     with open(tmp_path / "log.csv", newline="") as handle:
         psnr = [float(row["validation_psnr"]) for row in csv.DictReader(handle) if row["validation_psnr"]]
     assert len(psnr) == 3 and psnr[-1] > 25 and psnr[-1] > psnr[0], psnr
+
+
+def test_ctrl_c_finishes_the_step_saves_the_state_and_resume_continues_exactly(prepared, tmp_path):
+    """SIGINT to the whole process group (what a terminal's Ctrl-C does, data-loading workers included)."""
+    import signal
+    import time
+
+    from flowvq_core.checkpoint import read_checkpoint
+
+    def command(out: Path, steps: int, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "flowvq_core", "train", "codebook", "--data", str(prepared), "--out", str(out),
+                "--preset", "tiny", "--batch", "2", "--steps", str(steps), "--checkpoint-every", "1000",
+                "--log-every", "1", "--workers", "2", "--device", "cpu", *extra]  # fmt: skip
+
+    run = subprocess.Popen(command(tmp_path / "stopped", 1000), cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    log = tmp_path / "stopped" / "log.csv"
+    deadline = time.monotonic() + 120
+    while (not log.is_file() or len(log.read_text().splitlines()) < 4) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode == 0, output[-3000:]
+    stopped_at = json.loads(read_checkpoint(tmp_path / "stopped" / "state.safetensors").config_json)["step"]
+    assert 3 <= stopped_at < 1000 and f"stopped at step {stopped_at} (Ctrl-C)" in output
+    total = str(stopped_at + 2)
+    for out, extra in ((tmp_path / "stopped", ["--resume"]), (tmp_path / "whole", [])):
+        subprocess.run(command(out, int(total), *extra), cwd=ROOT, env=ENV, check=True, capture_output=True)
+    expected, got = _state(tmp_path / "whole"), _state(tmp_path / "stopped")
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)

@@ -27,7 +27,16 @@ from ..flows import ManifoldProjection
 from ..flows.context import SequenceBatch
 from ..generator import CoefficientGenerator
 from . import distributed
-from .loop import ConfigFile, TrainingLog, WeightAverage, checksum, step_seed, warmup_learning_rate
+from .loop import (
+    ConfigFile,
+    StopRequest,
+    TrainingLog,
+    WeightAverage,
+    checksum,
+    step_seed,
+    stopped,
+    warmup_learning_rate,
+)
 from .state import load_training_state, save_training_state
 
 STAGES = {"expflow": "expression", "poseflow": "pose"}
@@ -142,6 +151,7 @@ def train_flows(
         log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say, name=config.stage,
                           steps=config.steps, first_step=start)  # fmt: skip
         began = time.perf_counter()
+        stop = StopRequest(enabled=not ranks.distributed)
         for step in range(start, config.steps):
             warmup_learning_rate(optimizer, config.learning_rate, step, config.warmup_steps)
             seed = step_seed(config.seed, ranks.rank, step)
@@ -161,7 +171,8 @@ def train_flows(
                           (("loss", total), ("nll", nll), ("consistency", consistency))}  # fmt: skip
                 log.row(step=done, lr=optimizer.param_groups[0]["lr"], seconds=round(time.perf_counter() - began, 2),
                         **losses)  # fmt: skip
-            if done % config.checkpoint_every == 0 or done == config.steps:
+            stopping = stop.requested
+            if done % config.checkpoint_every == 0 or done == config.steps or stopping:
                 if ranks.main:
                     extra = {"config": dataclasses.asdict(config)}
                     save_training_state(state_path, {"model": flow}, {"optimizer": optimizer}, step=done,
@@ -173,8 +184,10 @@ def train_flows(
                             log.row(step=done, validation_nll=_validate(flow, validation, kind, config, ranks.device))
                             curves = _sample_curves(generator, validation, ranks.device)
                         _save_samples(out, curves, done)
-                        log.image("samples", torch.from_numpy(curves).permute(2, 0, 1), done)
+                        log.image("samples", torch.tensor(curves).permute(2, 0, 1), done)
                 distributed.barrier(ranks)
+            if stopping:
+                return stopped(config.stage, done, start, say, log)
         flow.eval()
         checksums = distributed.gather(ranks, checksum(flow))
         summary = {"stage": config.stage, "steps": config.steps, "resumed_from": start, "world": ranks.world,
@@ -187,6 +200,8 @@ def train_flows(
         log.close()
         return summary
     finally:
+        if "stop" in locals():
+            stop.restore()
         distributed.teardown(ranks)
 
 

@@ -28,7 +28,16 @@ from ..vq import CodebookConfig, CodebookModel, CodebookTrainer, PatchDiscrimina
 from ..vq.checkpoint import load_codebook, save_codebook
 from ..vqig import VQIG, VQIGConfig, VQIGRenderer, VQIGTrainer
 from . import distributed
-from .loop import ConfigFile, TrainingLog, WeightAverage, checksum, step_seed, warmup_learning_rate
+from .loop import (
+    ConfigFile,
+    StopRequest,
+    TrainingLog,
+    WeightAverage,
+    checksum,
+    step_seed,
+    stopped,
+    warmup_learning_rate,
+)
 from .state import load_training_state, save_training_state
 
 STAGES = ("codebook", "vqig")
@@ -301,6 +310,7 @@ def train_images(
         log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say, name=config.stage,
                           steps=config.steps, first_step=start)  # fmt: skip
         began = time.perf_counter()
+        stop = StopRequest(enabled=not ranks.distributed)
         last_validation: dict = {}
         for step, batch in zip(range(start, config.steps), loader, strict=True):
             for optimizer in stage.optimizers.values():
@@ -314,7 +324,8 @@ def train_images(
                 log.row(step=done, lr=stage.trainer.optimizer.param_groups[0]["lr"],
                         seconds=round(time.perf_counter() - began, 2), memory_mb=_peak_memory_mb(ranks.device),
                         **row)  # fmt: skip
-            if done % config.checkpoint_every == 0 or done == config.steps:
+            stopping = stop.requested
+            if done % config.checkpoint_every == 0 or done == config.steps or stopping:
                 if ranks.main:
                     save_training_state(state_path, stage.modules, stage.optimizers, step=done,
                                         tensors=average.state(), extra={"config": dataclasses.asdict(config)},
@@ -327,6 +338,8 @@ def train_images(
                             _save_samples(out, grid, done)
                             log.image("samples", grid, done)
                 distributed.barrier(ranks)
+            if stopping:
+                return stopped(config.stage, done, start, say, log)
         checksums = distributed.gather(ranks, checksum(torch.nn.ModuleList(stage.modules.values())))
         summary = {"stage": config.stage, "steps": config.steps, "resumed_from": start, "world": ranks.world,
                    "ranks_identical": len(set(checksums)) == 1, "checksums": checksums,
@@ -337,6 +350,8 @@ def train_images(
         log.close()
         return summary
     finally:
+        if "stop" in locals():
+            stop.restore()
         distributed.teardown(ranks)
 
 

@@ -7,6 +7,8 @@ import contextlib
 import csv
 import hashlib
 import json
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Self
@@ -22,6 +24,34 @@ class ConfigFile:
     def from_file(cls, path: str, **overrides) -> Self:
         values = json.loads(Path(path).read_text(encoding="utf-8"))
         return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+class StopRequest:
+    """Ctrl-C while training: the current step finishes, the loop writes a checkpoint and stops (a second Ctrl-C
+    stops at once). Only for a single process in the main thread; elsewhere Ctrl-C keeps its usual meaning."""
+
+    def __init__(self, enabled: bool):
+        self.requested = False
+        self._previous = None
+        if enabled and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def stopped(stage: str, step: int, start: int, say: Callable[[str], None], log: TrainingLog) -> dict:
+    """Say where a run stopped on Ctrl-C (after its checkpoint) and what it returns instead of a full summary."""
+    say(f"{stage}: stopped at step {step} (Ctrl-C); its state is saved: the same command with --resume continues")
+    log.close()
+    return {"stage": stage, "stopped_at": step, "resumed_from": start}
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
