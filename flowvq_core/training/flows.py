@@ -183,8 +183,7 @@ def train_flows(
                         with average.applied():  # the weights the written generator holds
                             log.row(step=done, validation_nll=_validate(flow, validation, kind, config, ranks.device))
                             curves = _sample_curves(generator, validation, ranks.device)
-                        _save_samples(out, curves, done)
-                        log.image("samples", torch.tensor(curves).permute(2, 0, 1), done)
+                        log.samples(torch.tensor(curves).permute(2, 0, 1) / 255, done)
                 distributed.barrier(ranks)
             if stopping:
                 return stopped(config.stage, done, start, say, log)
@@ -235,14 +234,6 @@ def _sample_curves(generator: CoefficientGenerator, corpus: CoefficientCorpus, d
     sequence = generator.generate(speech, clip.expression[0].to(device), clip.pose[0].to(device), clip.label)
     generator.train(was_training)
     return plot_curves(sequence)
-
-
-def _save_samples(out: Path, curves: np.ndarray, step: int) -> None:
-    from PIL import Image
-
-    folder = out / "samples"
-    folder.mkdir(exist_ok=True)
-    Image.fromarray(curves).save(folder / f"step_{step:07d}.png")
 
 
 @torch.no_grad()

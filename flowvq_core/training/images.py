@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..data.face_images import PreparedFaces
+from ..data.face_images import MotionBatch, PreparedFaces
 from ..face.rig import FACE_MODEL_ID
 from ..vq import CodebookConfig, CodebookModel, CodebookTrainer, PatchDiscriminator, PerceptualLoss
 from ..vq.checkpoint import load_codebook, save_codebook
@@ -116,11 +116,11 @@ class _DrawMotion:
     count: int
     window: int
 
-    def __call__(self, generator: torch.Generator):
+    def __call__(self, generator: torch.Generator) -> MotionBatch:
         return self.faces.motion_batch(self.count, self.window, generator)
 
 
-def _to(batch, device: torch.device):
+def _to(batch: Tensor | MotionBatch, device: torch.device) -> Tensor | MotionBatch:
     if isinstance(batch, Tensor):
         return batch.to(device, non_blocking=True)
     return dataclasses.replace(batch, **{f.name: getattr(batch, f.name).to(device, non_blocking=True)
@@ -335,8 +335,7 @@ def train_images(
                         if validation_batches:
                             last_validation, grid = stage.validate(validation_batches)
                             log.row(step=done, **last_validation)
-                            _save_samples(out, grid, done)
-                            log.image("samples", grid, done)
+                            log.samples(grid, done)
                 distributed.barrier(ranks)
             if stopping:
                 return stopped(config.stage, done, start, say, log)
@@ -368,12 +367,3 @@ def _validation_batches(stage, validation: PreparedFaces, config: ImageTrainingC
 def _peak_memory_mb(device: torch.device) -> float | None:
     """Peak GPU memory allocated so far (None on the CPU)."""
     return round(torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else None
-
-
-def _save_samples(out: Path, grid: Tensor, step: int) -> None:
-    from PIL import Image
-
-    folder = out / "samples"
-    folder.mkdir(exist_ok=True)
-    pixels = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    Image.fromarray(pixels).save(folder / f"step_{step:07d}.png")

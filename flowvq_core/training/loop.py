@@ -139,6 +139,7 @@ class TrainingLog:
         every_seconds: float = 10.0,
     ):
         self.handle = self.writer = self.board = None
+        self.out = out
         self.say, self.name, self.steps, self.first_step = say, name, steps, first_step
         self.every_seconds, self.said_at = every_seconds, -float("inf")
         if not main:
@@ -181,10 +182,18 @@ class TrainingLog:
             parts += [f"{rate:.3g} steps/s", f"{_duration((self.steps - step) / max(rate, 1e-9))} left"]
         self.say(" · ".join(parts))
 
-    def image(self, name: str, image: Tensor, step: int) -> None:
-        """A sample grid [3, H, W] (0..1) in TensorBoard, when installed."""
+    def samples(self, image: Tensor, step: int) -> None:
+        """A picture of what the model makes [3, H, W] (0..1): ``samples/step_<n>.png`` and TensorBoard's images."""
+        if self.writer is None:
+            return
+        from PIL import Image
+
+        folder = self.out / "samples"
+        folder.mkdir(exist_ok=True)
+        pixels = (image.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        Image.fromarray(pixels).save(folder / f"step_{step:07d}.png")
         if self.board is not None:
-            self.board.add_image(name, image, step)
+            self.board.add_image("samples", image, step)
 
     def close(self) -> None:
         if self.handle is not None:
