@@ -80,6 +80,16 @@ def _bench(args: argparse.Namespace) -> int:
             print(f"{result.device}: {result.frames} frames at {result.size} px in {result.seconds:.1f} s = "
                   f"{result.frames_per_second:.2f} frames/s, peak memory {result.peak_memory_mb:.0f} MB")  # fmt: skip
         return 0
+    if args.target == "train":
+        from .bench import bench_training
+
+        preset = args.preset if args.preset in ("paper", "tiny") else "paper"
+        for device in devices:
+            amp = args.precision == "bfloat16"
+            for result in bench_training(preset, batch=max(args.batch), steps=args.steps, device=device, amp=amp):
+                print(f"{result.device}: {result.stage:<25} batch {result.batch}: {result.steps_per_second:6.2f} "
+                      f"steps/s, peak memory {result.peak_memory_mb:.0f} MB")  # fmt: skip
+        return 0
     if args.target == "face":
         from .bench import bench_face, format_face_results
 
@@ -335,10 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed and memory", description="Speed and memory benchmarks.")
     bench.add_argument(
         "target",
-        choices=["flows", "face", "demo", "vqig"],
+        choices=["flows", "face", "demo", "vqig", "train"],
         help="flows: generate expression + pose coefficients; face: extraction and geometric rendering; "
         "demo: end to end (extract, generate, render 512 px, encode MP4) per second of speech; "
-        "vqig: parameter counts and frames/s of the learned renderer (random weights)",
+        "vqig: parameter counts and frames/s of the learned renderer (random weights); "
+        "train: steps/s and memory of the codebook and VQIG training steps (random data)",
     )
     bench.add_argument("--size", type=int, default=512, help="face: crop size in pixels (default: 512)")
     bench.add_argument("--preset", default="paper", choices=list(PRESETS), help="model size (default: paper)")
@@ -351,8 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds", type=float, default=0, help="demo: speech-like audio of this length instead of the demo sentence"
     )
     bench.add_argument(
-        "--precision", default="float32", choices=["float32", "bfloat16"], help="vqig: float32 or bfloat16 autocast"
+        "--precision",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="vqig, train: float32 or bfloat16 autocast",
     )
+    bench.add_argument("--steps", type=int, default=10, help="train: timed steps per stage (default: 10)")
     bench.add_argument("--compile", action="store_true", help="vqig: run the renderer through torch.compile")
     bench.set_defaults(run=_bench)
 

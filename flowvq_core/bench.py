@@ -355,3 +355,60 @@ def bench_vqig(
             seconds = time.perf_counter() - start
     label = f"{target} {precision}" + (" compiled" if compile else "")
     return VQIGBenchResult(preset, label, size, frames, seconds, frames / seconds, memory.peak)
+
+
+@dataclass
+class TrainingBenchResult:
+    stage: str
+    device: str
+    batch: int
+    steps: int
+    seconds: float
+    peak_memory_mb: float
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds
+
+
+def bench_training(
+    preset: str = "paper", *, batch: int = 8, steps: int = 10, device: str = "cpu", amp: bool = False
+) -> list[TrainingBenchResult]:
+    """Steps/s and peak memory of the image stages' training steps on random images (speed does not depend on the
+    data): the codebook with its PatchGAN active, the VQIG's code level and image level; a VGG19 of random weights
+    stands in for the perceptual loss (the same cost). ``amp``: bfloat16 autocast on CUDA."""
+    from .face.rig import NUM_UNITS
+    from .vq import CodebookModel, CodebookTrainer, PatchDiscriminator, PerceptualLoss
+    from .vq.perceptual import vgg19_features
+    from .vqig import VQIG, VQIGConfig, VQIGTrainer
+
+    target = torch.device(device)
+    torch.manual_seed(0)
+    config = VQIGConfig.preset(preset)
+    size = config.codebook.image_size
+    perceptual = PerceptualLoss(vgg19_features()).to(target)
+    images = torch.rand(batch, 3, size, size, device=target) * 2 - 1
+    windows = torch.rand(batch, NUM_UNITS + 6, config.window, device=target)
+    codebook = CodebookTrainer(CodebookModel(config.codebook).to(target), perceptual=perceptual, adversarial_start=0,
+                               restart_every=0, discriminator=PatchDiscriminator().to(target), amp=amp,
+                               max_grad_norm=1.0, say=lambda _: None)  # fmt: skip
+    vqig = VQIGTrainer(VQIG(config).to(target), perceptual=perceptual, discriminator=PatchDiscriminator().to(target),
+                       amp=amp, max_grad_norm=1.0)  # fmt: skip
+    runs = {
+        "codebook (with PatchGAN)": lambda: codebook.step(images),
+        "vqig code level": lambda: vqig.code_step(images, images.roll(1, 0), windows),
+        "vqig image level": lambda: vqig.image_step(images, images.roll(1, 0), windows),
+    }
+    label = device_name(target) + (" bf16" if amp and target.type == "cuda" else "")
+    results = []
+    for stage, run in runs.items():
+        run()  # warm-up
+        with MemoryPeak(target) as memory:
+            start = time.perf_counter()
+            for _ in range(steps):
+                run()
+            if target.type == "cuda":
+                torch.cuda.synchronize(target)
+            seconds = time.perf_counter() - start
+        results.append(TrainingBenchResult(stage, label, batch, steps, seconds, memory.peak))
+    return results

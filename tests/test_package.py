@@ -75,6 +75,15 @@ def test_bench_vqig_prints_parameter_counts_and_speed(capsys):
     assert "E_h (encoder)" in output and "total" in output and "frames/s" in output and "peak memory" in output
 
 
+def test_bench_train_times_every_image_stage(capsys):
+    command = ["bench", "train", "--preset", "tiny", "--steps", "1", "--batch", "2", "--device", "cpu"]
+    assert main([*command, "--precision", "bfloat16"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all("steps/s" in line and "peak memory" in line for line in lines)
+    assert [line.split(": ")[1].split("  ")[0] for line in lines] == ["codebook (with PatchGAN)", "vqig code level",
+                                                                      "vqig image level"]  # fmt: skip
+
+
 def test_emotions_have_fixed_ids_and_clear_errors():
     assert EMOTIONS[0] == "angry" and EMOTIONS[-1] == "talking" and len(EMOTIONS) == 9
     assert emotion_id("Happy") == 4 and emotion_id(8) == 8
