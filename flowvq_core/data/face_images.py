@@ -49,11 +49,13 @@ class PreparedFaces:
             elif (self.root / "frames" / f"{name}.mp4").is_file():
                 frames = self.root / "frames" / f"{name}.mp4"
                 self.clips.append((frames, self.root / "clips" / f"{name}.safetensors", int(entry["frames"])))
+        self._clip_starts = np.cumsum([0] + [count for _, _, count in self.clips])
+        """Index of each clip's first frame among all frames (and the total at the end)."""
         self._coefficients: dict[Path, Tensor] = {}
 
     def __len__(self) -> int:
         """Face images in all: photos plus video frames."""
-        return len(self.photos) + sum(count for _, _, count in self.clips)
+        return len(self.photos) + int(self._clip_starts[-1])
 
     def image_batch(self, count: int, generator: torch.Generator, *, flip: bool = True) -> Tensor:
         """``count`` images [B, 3, S, S] in −1..1, each a random photo or a random frame of a random clip (every
@@ -93,11 +95,9 @@ class PreparedFaces:
         return self._to_model(torch.from_numpy(pixels)[None])[0]
 
     def _frame_at(self, index: int) -> Tensor:
-        for frames_path, _, count in self.clips:
-            if index < count:
-                return self._frames(frames_path, [index])[0]
-            index -= count
-        raise IndexError(index)
+        """Frame ``index`` counted over all clips in order."""
+        clip = int(np.searchsorted(self._clip_starts, index, side="right")) - 1
+        return self._frames(self.clips[clip][0], [index - int(self._clip_starts[clip])])[0]
 
     def _frames(self, path: Path, indices: list[int]) -> Tensor:
         """Frames ``indices`` of a clip [N, 3, S, S] in −1..1."""

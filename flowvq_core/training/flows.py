@@ -32,12 +32,13 @@ from .loop import (
     StopRequest,
     TrainingLog,
     WeightAverage,
-    checksum,
+    resume_from,
+    run_summary,
     step_seed,
     stopped,
     warmup_learning_rate,
 )
-from .state import load_training_state, save_training_state
+from .state import save_training_state
 
 STAGES = {"expflow": "expression", "poseflow": "pose"}
 LOG_FIELDS = ("step", "loss", "nll", "consistency", "lr", "seconds", "validation_nll")
@@ -120,6 +121,7 @@ def train_flows(
     if ranks.main:
         out.mkdir(parents=True, exist_ok=True)
     say = say if ranks.main else (lambda _: None)
+    stop: StopRequest | None = None
     try:
         corpus = load_corpus(data, "train")
         validation = load_corpus(data, "test")
@@ -138,11 +140,9 @@ def train_flows(
         optimizer = torch.optim.Adam(flow.parameters(), lr=config.learning_rate)
         average = WeightAverage(flow, config.ema_decay)
         start = 0
-        if resume and state_path.is_file():
-            state = load_training_state(state_path, {"model": flow}, {"optimizer": optimizer})
-            start = state.step
-            average.load(state.tensors)
-            say(f"resuming {config.stage} at step {start}")
+        if resume:
+            start = resume_from(state_path, {"model": flow}, {"optimizer": optimizer}, average, stage=config.stage,
+                                say=say)  # fmt: skip
         module: nn.Module = _Loss(flow)
         if ranks.distributed:
             module = nn.parallel.DistributedDataParallel(
@@ -151,7 +151,7 @@ def train_flows(
         log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say, name=config.stage,
                           steps=config.steps, first_step=start)  # fmt: skip
         began = time.perf_counter()
-        stop = StopRequest(enabled=not ranks.distributed)
+        stop = StopRequest(enabled=not ranks.distributed)  # from here on Ctrl-C ends the run at a step's end
         for step in range(start, config.steps):
             warmup_learning_rate(optimizer, config.learning_rate, step, config.warmup_steps)
             seed = step_seed(config.seed, ranks.rank, step)
@@ -188,9 +188,7 @@ def train_flows(
             if stopping:
                 return stopped(config.stage, done, start, say, log)
         flow.eval()
-        checksums = distributed.gather(ranks, checksum(flow))
-        summary = {"stage": config.stage, "steps": config.steps, "resumed_from": start, "world": ranks.world,
-                   "ranks_identical": len(set(checksums)) == 1, "checksums": checksums}  # fmt: skip
+        summary = run_summary(ranks, flow, stage=config.stage, steps=config.steps, resumed_from=start)
         if ranks.main:
             if kind == "expression":
                 _store_bank(generator, flow, average, sampler, config, generator_path)
@@ -199,7 +197,7 @@ def train_flows(
         log.close()
         return summary
     finally:
-        if "stop" in locals():
+        if stop is not None:
             stop.restore()
         distributed.teardown(ranks)
 

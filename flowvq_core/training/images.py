@@ -12,6 +12,7 @@ state; validation on the test split logs losses and writes sample grids to ``sam
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -33,12 +34,13 @@ from .loop import (
     StopRequest,
     TrainingLog,
     WeightAverage,
-    checksum,
+    resume_from,
+    run_summary,
     step_seed,
     stopped,
     warmup_learning_rate,
 )
-from .state import load_training_state, save_training_state
+from .state import save_training_state
 
 STAGES = ("codebook", "vqig")
 LOG_FIELDS = ("step", "phase", "loss", "reconstruction", "perceptual", "adversarial", "adaptive_weight", "code",
@@ -101,25 +103,6 @@ class _StepBatches(torch.utils.data.Dataset):
         return self.draw(torch.Generator().manual_seed(step_seed(self.seed, self.rank, step)))
 
 
-@dataclass
-class _DrawImages:
-    faces: PreparedFaces
-    count: int
-
-    def __call__(self, generator: torch.Generator) -> Tensor:
-        return self.faces.image_batch(self.count, generator)
-
-
-@dataclass
-class _DrawMotion:
-    faces: PreparedFaces
-    count: int
-    window: int
-
-    def __call__(self, generator: torch.Generator) -> MotionBatch:
-        return self.faces.motion_batch(self.count, self.window, generator)
-
-
 def _to(batch: Tensor | MotionBatch, device: torch.device) -> Tensor | MotionBatch:
     if isinstance(batch, Tensor):
         return batch.to(device, non_blocking=True)
@@ -164,8 +147,8 @@ class _CodebookStage:
         self.optimizers = {"optimizer": self.trainer.optimizer,
                            "discriminator_optimizer": self.trainer.discriminator_optimizer}  # fmt: skip
 
-    def draw(self, faces: PreparedFaces, config: ImageTrainingConfig):
-        return _DrawImages(faces, config.batch)
+    def draw(self, faces: PreparedFaces, config: ImageTrainingConfig) -> Callable[[torch.Generator], Tensor]:
+        return functools.partial(faces.image_batch, config.batch)
 
     def step(self, images: Tensor, step: int) -> dict:
         self.trainer.steps = step
@@ -229,8 +212,8 @@ class _VQIGStage:
             self.modules["discriminator"] = self.discriminator
             self.optimizers["discriminator_optimizer"] = self.trainer.discriminator_optimizer
 
-    def draw(self, faces: PreparedFaces, config: ImageTrainingConfig):
-        return _DrawMotion(faces, config.batch, self.window)
+    def draw(self, faces: PreparedFaces, config: ImageTrainingConfig) -> Callable[[torch.Generator], MotionBatch]:
+        return functools.partial(faces.motion_batch, config.batch, self.window)
 
     def step(self, batch, step: int) -> dict:
         code_level = step < self.code_steps
@@ -282,6 +265,7 @@ def train_images(
     if ranks.main:
         out.mkdir(parents=True, exist_ok=True)
     say = say if ranks.main else (lambda _: None)
+    stop: StopRequest | None = None
     try:
         perceptual = PerceptualLoss.from_file(vgg).to(ranks.device) if vgg else None
         torch.manual_seed(config.seed)  # the same initial weights on every rank
@@ -296,11 +280,8 @@ def train_images(
         stage.draw(faces, config)(torch.Generator().manual_seed(0))  # fails here, clearly, when data are missing
         average = WeightAverage(stage.model, config.ema_decay)
         start = 0
-        if resume and state_path.is_file():
-            state = load_training_state(state_path, stage.modules, stage.optimizers)
-            start = state.step
-            average.load(state.tensors)
-            say(f"resuming {config.stage} at step {start}")
+        if resume:
+            start = resume_from(state_path, stage.modules, stage.optimizers, average, stage=config.stage, say=say)
         validation_batches = _validation_batches(stage, validation, config, ranks.device)
         loader = torch.utils.data.DataLoader(
             _StepBatches(stage.draw(faces, config), config.seed, ranks.rank), batch_size=None,
@@ -310,7 +291,7 @@ def train_images(
         log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say, name=config.stage,
                           steps=config.steps, first_step=start)  # fmt: skip
         began = time.perf_counter()
-        stop = StopRequest(enabled=not ranks.distributed)
+        stop = StopRequest(enabled=not ranks.distributed)  # from here on Ctrl-C ends the run at a step's end
         last_validation: dict = {}
         for step, batch in zip(range(start, config.steps), loader, strict=True):
             for optimizer in stage.optimizers.values():
@@ -339,17 +320,15 @@ def train_images(
                 distributed.barrier(ranks)
             if stopping:
                 return stopped(config.stage, done, start, say, log)
-        checksums = distributed.gather(ranks, checksum(torch.nn.ModuleList(stage.modules.values())))
-        summary = {"stage": config.stage, "steps": config.steps, "resumed_from": start, "world": ranks.world,
-                   "ranks_identical": len(set(checksums)) == 1, "checksums": checksums,
-                   "validation": last_validation}  # fmt: skip
+        summary = run_summary(ranks, torch.nn.ModuleList(stage.modules.values()), stage=config.stage,
+                              steps=config.steps, resumed_from=start, validation=last_validation)  # fmt: skip
         if ranks.main:
             (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
             say(f"{config.stage}: {config.steps} steps → {out / stage.result}")
         log.close()
         return summary
     finally:
-        if "stop" in locals():
+        if stop is not None:
             stop.restore()
         distributed.teardown(ranks)
 

@@ -16,6 +16,9 @@ from typing import Self
 import torch
 from torch import Tensor, nn
 
+from . import distributed
+from .state import load_training_state
+
 
 class ConfigFile:
     """``from_file``: a training config from a JSON file of its field names, command-line overrides on top."""
@@ -45,6 +48,30 @@ class StopRequest:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+
+
+def resume_from(
+    path: Path,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    average: WeightAverage,
+    *,
+    stage: str,
+    say: Callable[[str], None],
+) -> int:
+    """Load a run's state (weights, optimizers, weight average) from ``path`` when it exists; returns its step."""
+    if not path.is_file():
+        return 0
+    state = load_training_state(path, modules, optimizers)
+    average.load(state.tensors)
+    say(f"resuming {stage} at step {state.step}")
+    return state.step
+
+
+def run_summary(ranks: distributed.Ranks, module: nn.Module, **facts) -> dict:
+    """What a finished run reports: ``facts``, the world size, and whether every rank holds the same weights."""
+    checksums = distributed.gather(ranks, checksum(module))
+    return {**facts, "world": ranks.world, "ranks_identical": len(set(checksums)) == 1, "checksums": checksums}
 
 
 def stopped(stage: str, step: int, start: int, say: Callable[[str], None], log: TrainingLog) -> dict:
