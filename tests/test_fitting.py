@@ -7,9 +7,10 @@ import pytest
 import torch
 from scipy.optimize import lsq_linear
 
-from flowvq_core.face.fitting import fit_to_neutral, solve_bounded_least_squares
+from flowvq_core.face import fitting
+from flowvq_core.face.fitting import fit_single, fit_to_neutral, solve_bounded_least_squares
 from flowvq_core.face.pose import euler_to_matrix, project, similarity_procrustes
-from flowvq_core.face.rig import NUM_UNITS, build_units, unit_index
+from flowvq_core.face.rig import NUM_UNITS, UNIT_RANGE, build_units, clamp_to_unit_range, unit_index
 
 
 def test_bounded_least_squares_matches_scipy():
@@ -67,3 +68,48 @@ def test_fit_recovers_coefficients_of_a_synthetic_mesh(neutral):
         assert abs(float(beta[unit_index(name)] - truth[unit_index(name)])) < 0.05, name
     assert beta.shape == (NUM_UNITS,) and ((beta >= 0) & (beta <= 1)).all()
     assert beta[unit_index("eyeBlinkLeft")] > 0.95, "exact landmarks of a 0.8 blink read past FaceMesh's calibration"
+
+
+ROUNDED_OUTSIDE = (-1e-18, 1 + 1e-15)
+"""What a bounded solver returned on one machine for weights at their bounds: one rounding error outside."""
+
+
+def _solver_that_rounds_outside(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    """Make ``lsq_linear`` return an exact bound pushed one rounding error outside it, on every unit in turn."""
+    calls = []
+
+    def rounding_solver(a, b, bounds, method):
+        x = np.clip(np.linalg.lstsq(a, b, rcond=None)[0], *bounds)
+        x[len(calls) % len(x)] = ROUNDED_OUTSIDE[len(calls) % 2]
+        x[(len(calls) + 1) % len(x)] = ROUNDED_OUTSIDE[(len(calls) + 1) % 2]
+        calls.append(x)
+        return type("Result", (), {"x": x})()
+
+    monkeypatch.setattr(fitting, "lsq_linear", rounding_solver)
+    return calls
+
+
+def test_clamp_keeps_rounded_weights_inside_the_unit_range():
+    beta = torch.tensor([ROUNDED_OUTSIDE[0], ROUNDED_OUTSIDE[1], 0.5], dtype=torch.float64)
+    clamped = clamp_to_unit_range(beta)
+    assert UNIT_RANGE == (0.0, 1.0) and clamped.tolist() == [0.0, 1.0, 0.5]
+
+
+def test_every_fitting_path_returns_weights_inside_their_bounds(neutral, monkeypatch):
+    """A solver result of −1e-18 or 1 + 1e-15 comes back inside [0, 1]: one photo, a known identity, a video."""
+    calls = _solver_that_rounds_outside(monkeypatch)
+    units = build_units(neutral)
+    truth = torch.zeros(NUM_UNITS, dtype=torch.float64)
+    truth[unit_index("jawOpen")] = 1.0
+    pose = torch.tensor([0.05, -0.1, 0.0, 0.5, 0.5, 0.2], dtype=torch.float64)
+    frames = torch.stack([project(neutral + torch.einsum("k,kvc->vc", truth * s, units), pose) for s in (0, 0.5, 1)])
+    residual = torch.randn(5, *neutral.shape, dtype=torch.float64)
+    results = {
+        "solver": solve_bounded_least_squares(residual, units, torch.ones(len(neutral), dtype=torch.float64)),
+        "single photo": fit_single(frames[2])[1],
+        "known identity": fit_to_neutral(frames[2], neutral, units)[0],
+        "video": fit_to_neutral(frames, neutral, units)[0],
+    }
+    assert any((x < 0).any() and (x > 1).any() for x in calls), "the stub must really return weights outside"
+    for path, beta in results.items():
+        assert ((beta >= 0) & (beta <= 1)).all(), f"{path}: {beta.min().item()} .. {beta.max().item()}"

@@ -20,7 +20,16 @@ from torch import Tensor
 
 from . import topology as T
 from .pose import similarity_procrustes, to_camera, transform_to_pose
-from .rig import JAW_GAP, RELAXED_EYE_APERTURE, FaceGeometry, build_units, spread_displacement, unit_index
+from .rig import (
+    JAW_GAP,
+    RELAXED_EYE_APERTURE,
+    UNIT_RANGE,
+    FaceGeometry,
+    build_units,
+    clamp_to_unit_range,
+    spread_displacement,
+    unit_index,
+)
 
 EXPRESSION_PRIOR = 1e-3
 """λ of the small ridge prior that keeps β at 0 when the landmarks do not ask for a unit."""
@@ -134,13 +143,13 @@ def solve_with_eyes(residual: Tensor, units: Tensor, weights: Tensor, eyes: Tens
     free[..., indices, :, :] = 0
     beta = solve_bounded_least_squares(residual - explained, free, weights)
     beta[..., indices] = eyes.to(beta)
-    return beta
+    return clamp_to_unit_range(beta)
 
 
 def solve_bounded_least_squares(
     residual: Tensor, units: Tensor, weights: Tensor, prior: float = EXPRESSION_PRIOR
 ) -> Tensor:
-    """β [..., U] in [0, 1] minimising Σ_v w_v‖r_v − Σ_k β_k u_kv‖² + prior·‖β‖².
+    """β [..., U] in ``UNIT_RANGE`` minimising Σ_v w_v‖r_v − Σ_k β_k u_kv‖² + prior·‖β‖².
 
     residual [..., V, C]; units [U, V, C] shared by every row, or [..., U, V, C] one set per row (e.g. rotated into
     each frame's view). The normal equations G β = r are built batched in torch; each row's box-constrained problem
@@ -158,9 +167,9 @@ def solve_bounded_least_squares(
     projected = torch.linalg.solve_triangular(factor, rhs.double().cpu().unsqueeze(-1), upper=False).squeeze(-1)
     rows_a = factor.transpose(-1, -2).reshape(-1, *gram.shape[-2:]).numpy()
     rows_b = projected.reshape(-1, gram.shape[-1]).numpy()
-    solved = [lsq_linear(a, b, bounds=(0.0, 1.0), method="bvls").x for a, b in zip(rows_a, rows_b, strict=True)]
+    solved = [lsq_linear(a, b, bounds=UNIT_RANGE, method="bvls").x for a, b in zip(rows_a, rows_b, strict=True)]
     beta = torch.from_numpy(np.stack(solved)).view_as(rhs)
-    return beta.to(residual)
+    return clamp_to_unit_range(beta).to(residual)
 
 
 def canonicalize_single(points: Tensor) -> tuple[Tensor, Tensor]:

@@ -29,12 +29,19 @@ UNIT_NAMES: tuple[str, ...] = (
     "browOuterUpLeft", "browOuterUpRight",
 )  # fmt: skip
 NUM_UNITS = len(UNIT_NAMES)
+UNIT_RANGE = (0.0, 1.0)
+"""Every unit's weight lies in this range: what fitting returns and what the generator is trained on."""
 
 JAW_GAP = 0.7
 """Inner-lip gap at jawOpen = 1, in mouth widths (a wide-open jaw)."""
 RELAXED_EYE_APERTURE = 0.22
 """Mean lid-to-lid opening of the narrowest eye we take as relaxed and open, in eye widths (single photos: narrower
 eyes count as partly blinked; FaceMesh reads about 0.25–0.33 on open eyes in portraits)."""
+
+
+def clamp_to_unit_range(beta: Tensor) -> Tensor:
+    """β with every weight inside ``UNIT_RANGE``: a solver's rounding (−1e-18, 1 + 1e-15) never leaves the range."""
+    return beta.clamp(*UNIT_RANGE)
 
 
 def unit_index(name: str) -> int:
