@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 from collections.abc import Sequence
 
@@ -263,8 +264,12 @@ def _info(args: argparse.Namespace) -> int:
     from .config import PRESETS, GeneratorConfig
     from .emotions import EMOTIONS
     from .generator import CoefficientGenerator
+    from .versions import version_report
 
-    print(f"flowvq_core {__version__}, torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
+    print(f"flowvq_core {__version__}, Python {platform.python_version()}, {platform.platform()}")
+    print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
+    print("dependencies:")
+    print("\n".join(version_report().lines()))
     print(f"emotions: {', '.join(EMOTIONS)}")
     for preset in PRESETS:
         generator = CoefficientGenerator(GeneratorConfig.preset(preset), face_model_id="info")
@@ -415,7 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     evaluation.set_defaults(run=_eval)
 
-    info = commands.add_parser("info", help="versions, devices, emotions and model sizes")
+    info = commands.add_parser(
+        "info",
+        help="versions (against the tested ones), devices, emotions and model sizes",
+        description="Print what a bug report needs: our version, Python, torch and its devices, the installed "
+        "versions of our dependencies and which differ from the tested set (constraints.txt), the emotions and the "
+        "model sizes per preset.",
+    )
     info.set_defaults(run=_info)
     return parser
 
