@@ -234,7 +234,7 @@ def _eval(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from .evaluation import evaluate, format_table
+    from .evaluation.synthetic import evaluate, format_table
     from .generator import CoefficientGenerator
     from .pipeline import load_default_generator
 

@@ -8,7 +8,7 @@ import torch
 
 from flowvq_core.corpus import CoefficientCorpus
 from flowvq_core.emotions import EMOTIONS
-from flowvq_core.evaluation import (
+from flowvq_core.evaluation.synthetic import (
     EmotionClassifier,
     _row,
     blink_onsets,

@@ -1,8 +1,10 @@
-"""Measures of generated coefficient sequences (``python -m flowvq_core eval``): do the lips follow the speech, do
-the eyes blink at a human rate, is the emotion recognisable, does the head move, do seeds differ?
+"""Synthetic-corpus measures of generated coefficient sequences (``eval --synthetic``): do the lips follow the
+speech, do the eyes blink at a human rate, is the emotion recognisable, does the head move, do seeds differ?
 
 All work on plain arrays (expression [T, U] in the rig's unit order, pose [T, 6], a 16 kHz waveform) so the same
 numbers describe the synthetic corpus, generated sequences and coefficients extracted from a real video.
+Its emotion classifier is trained on the corpus' own patterns and its speech is espeak-ng's, so these rows debug
+training; they are not evidence of what a viewer sees (the outside judges of this package are).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import speech_energy
-from .emotions import EMOTIONS
-from .face.rig import unit_index
+from ..audio import speech_energy
+from ..emotions import EMOTIONS
+from ..face.rig import unit_index
 
 MAX_LAG = 2
 """Mouth ↔ energy correlation takes the best lag within ±2 frames (audio features look 4 frames ahead)."""
@@ -195,9 +197,9 @@ def evaluate(
     video its extracted coefficients and the generator driven by its audio."""
     import torch
 
-    from .audio import audio_features
-    from .data.synthetic import corpus_clip
-    from .emotions import NEUTRAL_ID, emotion_id
+    from ..audio import audio_features
+    from ..data.synthetic import corpus_clip
+    from ..emotions import NEUTRAL_ID, emotion_id
 
     say = progress or (lambda message: None)
     say(f"training the emotion classifier on {classifier_clips} corpus clips")
@@ -241,9 +243,9 @@ def evaluate(
 def _video_rows(
     generator, path: str, classifier: EmotionClassifier, seeds: int, say, options: dict
 ) -> list[SequenceMetrics]:
-    from .audio import audio_features
-    from .face import extract_video
-    from .video import read_video
+    from ..audio import audio_features
+    from ..face import extract_video
+    from ..video import read_video
 
     say(f"video {path}")
     clip = read_video(path)
