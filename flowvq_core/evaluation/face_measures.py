@@ -82,6 +82,23 @@ def eye_opening(points: np.ndarray) -> np.ndarray:
     return np.stack(openings, -1)
 
 
+BLINK_CLOSURE = 0.5
+"""An eye counts as closed when its opening falls below this share of the clip's open level (its 90th percentile)."""
+
+
+def blink_onsets(opening: np.ndarray, found: np.ndarray | None = None, closure: float = BLINK_CLOSURE) -> np.ndarray:
+    """Frames where a blink a viewer sees begins: the eye opening [T] falls below ``closure`` × the clip's open level.
+
+    Frames without a face (``found`` False) never start a blink. The open level is the 90th percentile of the
+    opening over the frames with a face, so narrow and wide eyes are judged alike.
+    """
+    found = np.ones(len(opening), dtype=bool) if found is None else np.asarray(found, dtype=bool)
+    if not found.any():
+        return np.zeros(0, dtype=int)
+    closed = (opening < closure * np.percentile(opening[found], 90)) & found
+    return np.flatnonzero(closed & ~np.concatenate([[False], closed[:-1]]))
+
+
 def similarity_align(points: np.ndarray, reference: np.ndarray, vertices: np.ndarray | None = None) -> np.ndarray:
     """Image-plane landmarks [..., N, 2] moved by the 2D similarity (rotation, scale, shift) that best maps their
     ``vertices`` (all when None) onto the same vertices of ``reference`` [..., N, 2] (least squares, Umeyama)."""

@@ -48,7 +48,7 @@ class FittedFace:
 
     def crop_image(self, image: Any) -> Tensor:
         """The face crop [S, S, 3] (float 0..1) of ``image`` (the photo this face was fitted on)."""
-        rgb = torch.from_numpy(to_rgb_uint8(image)).float() / 255
+        rgb = torch.tensor(to_rgb_uint8(image)).float() / 255  # a copy: the photo may be a read-only array
         return crop_images(rgb, self.crop)[0]
 
 

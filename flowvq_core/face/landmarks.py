@@ -8,11 +8,13 @@ entry for "the face in this picture".
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -84,6 +86,29 @@ class TrackedLandmarks:
     def missing_frames(self) -> list[int]:
         """Indices of the frames in which no face was found."""
         return np.flatnonzero(~self.found).tolist()
+
+
+@contextlib.contextmanager
+def native_logs_silenced() -> Iterator[None]:
+    """Send what native code writes to the process's stderr (MediaPipe's C++ graph prints two or three warnings each
+    time a graph starts) to /dev/null, while Python's ``sys.stderr`` keeps writing to the real stderr.
+
+    For single-threaded command-line runs only: inside a server it would also hide other threads' native output.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    try:
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding or "utf-8")
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class NoFaceError(ValueError):
