@@ -11,7 +11,7 @@ from .config import PRESETS
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from .data.prepare import prepare
+    from .datasets.prepare import prepare
 
     progress = _Progress(args.quiet, "preparing")
     try:
@@ -196,7 +196,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from skimage import data
 
-    from .data.espeak import speak
+    from .synthetic.espeak import speak
 
     speech = speak(args.text)
     return _make_video(args, data.astronaut(), (speech.waveform, speech.sample_rate), args.output)
@@ -213,7 +213,7 @@ def _bench_demo(args: argparse.Namespace, devices: list[str]) -> int:
         speech = (speech_like_audio(args.seconds), 16000)
         print(f"speech: {args.seconds:g} s of speech-like noise")
     else:
-        from .data.espeak import speak
+        from .synthetic.espeak import speak
 
         spoken = speak(DEMO_TEXT)
         speech = (spoken.waveform, spoken.sample_rate)

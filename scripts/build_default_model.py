@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flowvq_core.config import GeneratorConfig  # noqa: E402
-from flowvq_core.corpus import CoefficientCorpus  # noqa: E402
+from flowvq_core.datasets.corpus import CoefficientCorpus  # noqa: E402
 from flowvq_core.emotions import emotion_id  # noqa: E402
 from flowvq_core.face.rig import FACE_MODEL_ID, NUM_UNITS  # noqa: E402
 from flowvq_core.flows import ManifoldProjection  # noqa: E402
@@ -33,7 +33,7 @@ from flowvq_core.training.flows import DEQUANTISATION_NOISE  # noqa: E402
 
 
 def build_corpus(args: argparse.Namespace) -> None:
-    from flowvq_core.data.synthetic import build_corpus as synthesize
+    from flowvq_core.synthetic.clips import build_corpus as synthesize
 
     start = time.perf_counter()
     clips = synthesize(args.clips, seed=args.seed, fps=args.fps, progress=_printer("synthesising"))

@@ -17,9 +17,9 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flowvq_core.data.espeak import speak  # noqa: E402
 from flowvq_core.emotions import EMOTIONS  # noqa: E402
 from flowvq_core.pipeline import TalkingFacePipeline  # noqa: E402
+from flowvq_core.synthetic.espeak import speak  # noqa: E402
 
 TEXT = "I never thought I would see this place again."
 TILE = 224

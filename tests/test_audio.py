@@ -1,4 +1,4 @@
-"""Tests of the audio features (flowvq_core.audio) and the per-frame audio encoder (flowvq_core.audio_encoder)."""
+"""Tests of the audio features (flowvq_core.audio) and the per-frame audio encoder (flowvq_core.flows.audio_encoder)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from flowvq_core.audio import (
     prepare_waveform,
     silence_windows,
 )
-from flowvq_core.audio_encoder import AudioEncoder
 from flowvq_core.config import AudioConfig
+from flowvq_core.flows.audio_encoder import AudioEncoder
 
 SR = 16000
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowvq_core.corpus import CoefficientCorpus
+from flowvq_core.datasets.corpus import CoefficientCorpus
 from flowvq_core.face.rig import FACE_MODEL_ID, NUM_UNITS
 from flowvq_core.generator import CoefficientGenerator, SamplingDefaults
 

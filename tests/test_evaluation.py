@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from flowvq_core.corpus import CoefficientCorpus
+from flowvq_core.datasets.corpus import CoefficientCorpus
 from flowvq_core.emotions import EMOTIONS
 from flowvq_core.evaluation.synthetic import (
     EmotionClassifier,

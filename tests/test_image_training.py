@@ -47,8 +47,8 @@ def _state(out: Path) -> dict[str, torch.Tensor]:
 
 
 def test_prepared_faces_draw_by_seed_frames_in_range_and_the_coefficients_of_their_target(prepared):
-    from flowvq_core.corpus import CoefficientCorpus
-    from flowvq_core.data.face_images import PreparedFaces
+    from flowvq_core.datasets.corpus import CoefficientCorpus
+    from flowvq_core.datasets.face_images import PreparedFaces
     from flowvq_core.video import read_video
 
     faces = PreparedFaces(prepared, "train", size=32)

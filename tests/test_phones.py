@@ -33,7 +33,7 @@ SENTENCES = ("the big map was on the table by the window", "please bring me five
 
 @pytest.fixture(scope="module")
 def speak():
-    from flowvq_core.data.espeak import EspeakUnavailableError, speak
+    from flowvq_core.synthetic.espeak import EspeakUnavailableError, speak
 
     try:
         speak("a")

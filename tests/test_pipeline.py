@@ -141,7 +141,7 @@ def test_a_tiny_generator_can_replace_the_bundled_one(tmp_path, astronaut):
 
 
 def test_eval_measures_synthetic_clips_and_a_real_video(tmp_path, pipeline, astronaut):
-    from flowvq_core.data.espeak import EspeakUnavailableError, speak
+    from flowvq_core.synthetic.espeak import EspeakUnavailableError, speak
 
     try:
         spoken = speak("Hello there, how are you today?")

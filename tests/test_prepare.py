@@ -16,14 +16,14 @@ from video_helpers import astronaut_talking_frames  # noqa: E402
 
 from flowvq_core.__main__ import main  # noqa: E402
 from flowvq_core.bench import speech_like_audio  # noqa: E402
-from flowvq_core.data.prepare import discover, load_prepared_corpus, prepare  # noqa: E402
+from flowvq_core.datasets.prepare import discover, load_prepared_corpus, prepare  # noqa: E402
 from flowvq_core.face.crop import CropBox, crop_images  # noqa: E402
 from flowvq_core.video import read_frames, read_video, write_mp4  # noqa: E402
 
 
 def _speech(seconds: float) -> np.ndarray:
     try:
-        from flowvq_core.data.espeak import speak
+        from flowvq_core.synthetic.espeak import speak
 
         spoken = speak("Hello there, this is a test.")
         return np.asarray(spoken.waveform, dtype=np.float32)[: int(seconds * 16000)]

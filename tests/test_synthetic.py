@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from flowvq_core.audio import frame_count, speech_energy
-from flowvq_core.data import (
+from flowvq_core.emotions import EMOTIONS
+from flowvq_core.face.rig import NUM_UNITS, unit_index
+from flowvq_core.synthetic import (
     EMOTION_STYLES,
     MOUTH_UNITS,
     EspeakUnavailableError,
@@ -25,9 +27,7 @@ from flowvq_core.data import (
     synthesize_clip,
     viseme_of,
 )
-from flowvq_core.data import espeak as espeak_module
-from flowvq_core.emotions import EMOTIONS
-from flowvq_core.face.rig import NUM_UNITS, unit_index
+from flowvq_core.synthetic import espeak as espeak_module
 
 
 def _espeak_installed() -> bool:
@@ -68,7 +68,7 @@ def test_corpus():
 
 
 def test_importing_does_not_load_espeak():
-    code = "import flowvq_core.data as d; assert d.espeak._library_path is None"
+    code = "import flowvq_core.synthetic as d; assert d.espeak._library_path is None"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -98,7 +98,7 @@ def test_torchrun_on_two_cpu_processes_keeps_ranks_identical_and_rank_0_writes(p
 def test_a_corpus_file_trains_too_and_bad_stages_are_named(tmp_path):
     from flowvq_core.__main__ import main
     from flowvq_core.bench import speech_like_audio
-    from flowvq_core.corpus import CoefficientCorpus
+    from flowvq_core.datasets.corpus import CoefficientCorpus
     from flowvq_core.training import FlowTrainingConfig, train_flows
 
     items = [(speech_like_audio(2.0, seed=i), torch.rand(50, 40).numpy() * 0.3, 0.02 * torch.randn(50, 6).numpy(),

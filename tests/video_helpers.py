@@ -27,7 +27,7 @@ def prepared_mead_tree(root, out, *, frames: int, crop_size: int = 512):
     """A MEAD-shaped tree of two talking clips (actor M003 is a test actor, W011 a training one) under ``root``,
     prepared into ``out``; returns ``out``."""
     from flowvq_core.bench import speech_like_audio
-    from flowvq_core.data.prepare import prepare
+    from flowvq_core.datasets.prepare import prepare
     from flowvq_core.video import write_mp4
 
     video = astronaut_talking_frames(frames, turn=0.05)

@@ -198,8 +198,8 @@ def evaluate(
     import torch
 
     from ..audio import audio_features
-    from ..data.synthetic import corpus_clip
     from ..emotions import NEUTRAL_ID, emotion_id
+    from ..synthetic.clips import corpus_clip
 
     say = progress or (lambda message: None)
     say(f"training the emotion classifier on {classifier_clips} corpus clips")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..audio_encoder import AudioEncoder
 from ..config import AudioConfig, FlowConfig
 from .attention import TransformerBlock
+from .audio_encoder import AudioEncoder
 
 SILENCE_LEVEL = -AudioConfig().max_abs_value
 """What a log-mel window of silence holds everywhere (the floor of the normalised range)."""

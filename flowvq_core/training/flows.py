@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import GeneratorConfig
-from ..corpus import CoefficientCorpus
+from ..datasets.corpus import CoefficientCorpus
 from ..face.rig import FACE_MODEL_ID, NUM_UNITS
 from ..flows import ManifoldProjection
 from ..flows.context import SequenceBatch
@@ -88,7 +88,7 @@ def _batch(sampler, kind: str, config: FlowTrainingConfig, seed: int) -> Sequenc
 
 def load_corpus(data: str | Path, split: str) -> CoefficientCorpus | None:
     """A prepared folder's clips of ``split`` (``prepare``'s output), or a corpus file (used whole for training)."""
-    from ..data.prepare import load_prepared_corpus
+    from ..datasets.prepare import load_prepared_corpus
 
     data = Path(data)
     if data.is_file():

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..data.face_images import MotionBatch, PreparedFaces
+from ..datasets.face_images import MotionBatch, PreparedFaces
 from ..face.rig import FACE_MODEL_ID
 from ..vq import CodebookConfig, CodebookModel, CodebookTrainer, PatchDiscriminator, PerceptualLoss
 from ..vq.checkpoint import load_codebook, save_codebook

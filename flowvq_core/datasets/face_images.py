@@ -108,7 +108,7 @@ class PreparedFaces:
     def _windows(self, corpus_path: Path, window: int) -> Tensor:
         """[T, D, window] coefficient windows of a clip's frames ([β; ρ] per frame)."""
         if corpus_path not in self._coefficients:
-            from ..corpus import CoefficientCorpus
+            from .corpus import CoefficientCorpus
 
             clip = CoefficientCorpus.load(corpus_path).clips[0]
             coefficients = torch.cat([torch.as_tensor(clip.expression), torch.as_tensor(clip.pose)], -1).float()

@@ -1,11 +1,10 @@
-"""Synthetic training data: espeak-ng speech with phoneme timings, and the face coefficients that go with it.
+"""The synthetic corpus: espeak-ng speech with phoneme timings, and the face coefficients that go with it (visemes,
+emotion patterns, blinks and head motion), from which the bundled generator is trained.
 
 Nothing here loads espeak-ng at import time; the first call to :func:`speak` (or anything that speaks) does.
 """
 
-from .emotion_patterns import EMOTION_STYLES, EmotionStyle, emotion_curves, emotion_style, stress_envelope
-from .espeak import EspeakUnavailableError, Phoneme, Speech, available_voices, speak
-from .synthetic import (
+from .clips import (
     SyntheticClip,
     blink_curve,
     build_corpus,
@@ -16,6 +15,8 @@ from .synthetic import (
     random_text,
     synthesize_clip,
 )
+from .emotion_patterns import EMOTION_STYLES, EmotionStyle, emotion_curves, emotion_style, stress_envelope
+from .espeak import EspeakUnavailableError, Phoneme, Speech, available_voices, speak
 from .visemes import MOUTH_UNITS, VISEMES, mouth_curves, viseme_of
 
 __all__ = [

@@ -231,10 +231,10 @@ def _reason(error: Exception) -> str:
 
 def _prepare_clip(source: Source, out: Path, fps: float, crop_size: int) -> dict:
     from ..audio import prepare_waveform
-    from ..corpus import CoefficientCorpus
     from ..face import extract_video
     from ..face.crop import crop_images
     from ..video import read_video, write_mp4
+    from .corpus import CoefficientCorpus
 
     clip = read_video(source.path)
     frames, video_fps, waveform, rate = clip.frames, clip.fps, clip.waveform, clip.sample_rate
@@ -307,7 +307,7 @@ def prepared_sources(out: str | os.PathLike[str], split: str | None = None) -> I
 
 def load_prepared_corpus(out: str | os.PathLike[str], split: str = "train"):
     """All finished clips of ``split`` as one ``CoefficientCorpus`` (what ``train expflow`` consumes)."""
-    from ..corpus import CoefficientCorpus
+    from .corpus import CoefficientCorpus
 
     clips = []
     for entry in prepared_sources(out, split):

@@ -362,7 +362,7 @@ def synthesize_clip(
 
     ``emotion`` is drawn uniformly from the nine when None; ``intensity`` uniformly from 0.5–1.0 (0 for neutral);
     ``text`` from :func:`random_text`. Raises ValueError for an unknown emotion or an intensity outside [0, 1], and
-    :class:`~flowvq_core.data.espeak.EspeakUnavailableError` without espeak-ng.
+    :class:`~flowvq_core.synthetic.espeak.EspeakUnavailableError` without espeak-ng.
     """
     rng = np.random.default_rng(seed)
     emotion = EMOTIONS[rng.integers(len(EMOTIONS))] if emotion is None else EMOTIONS[emotion_id(emotion)]

@@ -17,10 +17,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from .audio import log_mel, mel_windows
-from .config import AudioConfig
-from .files import atomic_write
-from .flows.context import SequenceBatch
+from ..audio import log_mel, mel_windows
+from ..config import AudioConfig
+from ..files import atomic_write
+from ..flows.context import SequenceBatch
 
 CORPUS_KIND = "flowvq-coefficient-corpus"
 _MEL_RANGE = AudioConfig.max_abs_value
