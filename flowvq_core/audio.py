@@ -186,11 +186,6 @@ def mel_windows(mel: torch.Tensor, num_frames: int, fps: float, config: AudioCon
     return windows.permute(1, 0, 2).contiguous()
 
 
-def silence_windows(num_frames: int, config: AudioConfig = _DEFAULT_CONFIG) -> torch.Tensor:
-    """Windows of digital silence, ``[num_frames, n_mels, window_frames]`` all ``-max_abs_value``."""
-    return torch.full((num_frames, config.n_mels, config.window_frames), -config.max_abs_value)
-
-
 def audio_features(
     source: AudioSource, fps: float = 25.0, *, name: str | None = None, config: AudioConfig = _DEFAULT_CONFIG
 ) -> AudioFeatures:

@@ -1,4 +1,4 @@
-"""The nine emotion classes and their fixed ids (DESIGN §2).
+"""The nine emotion classes and their fixed ids.
 
 The ids are part of every checkpoint: the order never changes. "talking" is the paper's ninth class, speech
 without a pronounced emotion (HDTF style).

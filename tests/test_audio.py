@@ -22,7 +22,6 @@ from flowvq_core.audio import (
     log_mel,
     mel_windows,
     prepare_waveform,
-    silence_windows,
 )
 from flowvq_core.config import AudioConfig
 from flowvq_core.flows.audio_encoder import AudioEncoder
@@ -80,12 +79,6 @@ def test_range_and_silence_is_minus_four() -> None:
     assert len(silent) > 60
     assert torch.all(mel[:, silent] == -4.0)
     assert torch.all(mel[:, 40 + 3 : 80 - 3].max(dim=0).values > 0)  # every frame inside the tone has energy
-
-
-def test_silence_windows() -> None:
-    w = silence_windows(7)
-    assert w.shape == (7, 80, 16)
-    assert torch.all(w == -4.0)
 
 
 # --- frame counts and alignment ---------------------------------------------------------------------------------

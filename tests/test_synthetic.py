@@ -17,11 +17,11 @@ from flowvq_core.synthetic import (
     EspeakUnavailableError,
     Phoneme,
     available_voices,
-    blink_curve,
     build_corpus,
     corpus_clip,
     emotion_curves,
     mouth_curves,
+    random_blinks,
     random_sentence,
     speak,
     synthesize_clip,
@@ -185,7 +185,7 @@ def test_clip_shapes_ranges_and_timing(fps):
 @pytest.mark.parametrize("rate", [12.0, 28.0])
 def test_blink_rate_and_gaps(rate):
     fps = 50.0
-    curve, peaks = blink_curve(int(600 * fps), fps, np.random.default_rng(int(rate)), rate_per_minute=rate)
+    curve, peaks = random_blinks(int(600 * fps), fps, np.random.default_rng(int(rate)), rate_per_minute=rate)
     per_minute = len(peaks) / 10.0
     assert 10.0 <= per_minute <= 30.0 and per_minute == pytest.approx(rate, rel=0.15)
     assert np.diff(peaks).min() / fps >= 0.3
@@ -198,13 +198,13 @@ def test_blink_rate_and_gaps(rate):
 def test_drawn_blink_rate_is_within_the_natural_range():
     fps = 25.0
     for seed in range(4):
-        _, peaks = blink_curve(int(600 * fps), fps, np.random.default_rng(seed))
+        _, peaks = random_blinks(int(600 * fps), fps, np.random.default_rng(seed))
         assert 9.0 <= len(peaks) / 10.0 <= 31.0
 
 
 def test_blinks_close_faster_than_they_open():
     fps = 200.0
-    curve, peaks = blink_curve(int(120 * fps), fps, np.random.default_rng(3), rate_per_minute=20.0)
+    curve, peaks = random_blinks(int(120 * fps), fps, np.random.default_rng(3), rate_per_minute=20.0)
     measured = 0
     for peak in peaks:
         height = curve[peak]

@@ -3,7 +3,8 @@
 Each clip holds expression β [T, U], pose ρ [T, 6], its emotion id and its log-mel spectrogram (the Wav2Lip
 features of ``audio.log_mel``, stored as 8 bits over their fixed [-4, 4] range: steps of 0.03, far below the
 features' own noise), so an hour of speech is about 35 MB and needs no audio decoding to train.
-Batches are random windows of ``frames`` frames, cut the way the flows expect (DESIGN §3).
+Batches are random windows of ``frames`` frames, cut the way the flows expect (``SequenceBatch``: the context
+frames and the frames to model).
 """
 
 from __future__ import annotations

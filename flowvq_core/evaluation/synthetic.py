@@ -47,13 +47,14 @@ def mouth_energy_correlation(expression: np.ndarray, waveform: np.ndarray, sampl
     return lagged_correlation(mouth_opening(expression), speech_energy(waveform, sample_rate, len(expression), fps))[0]
 
 
-def blink_curve(expression: np.ndarray) -> np.ndarray:
+def mean_blink(expression: np.ndarray) -> np.ndarray:
+    """[T] the mean of the two eyeBlink units: how closed the eyes are in each frame, as the coefficients say."""
     return expression[:, [unit_index("eyeBlinkLeft"), unit_index("eyeBlinkRight")]].mean(1)
 
 
 def blink_onsets(expression: np.ndarray, threshold: float = BLINK_THRESHOLD) -> np.ndarray:
     """Frames where a blink starts: upward crossings of the mean eyeBlink through ``threshold`` (frame 0 if closed)."""
-    closed = blink_curve(expression) > threshold
+    closed = mean_blink(expression) > threshold
     return np.flatnonzero(np.concatenate([closed[:1], closed[1:] & ~closed[:-1]]))
 
 
@@ -83,7 +84,7 @@ def seed_diversity(poses: list[np.ndarray], expressions: list[np.ndarray]) -> tu
     for i in range(len(poses)):
         for j in range(i + 1, len(poses)):
             pose_gaps.append(float(np.degrees(np.sqrt(((poses[i][:, :3] - poses[j][:, :3]) ** 2).mean()))))
-            a, b = blink_curve(expressions[i]), blink_curve(expressions[j])
+            a, b = mean_blink(expressions[i]), mean_blink(expressions[j])
             same = a.std() > 1e-6 and b.std() > 1e-6
             blink_gaps.append(1.0 - float(np.corrcoef(a, b)[0, 1]) if same else float(not np.allclose(a, b)))
     return float(np.mean(pose_gaps)), float(np.mean(blink_gaps))

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import topology as T
+from . import topology
 from .crop import CropBox, crop_images
 from .pose import project
 from .renderer import GeometricRenderer
@@ -39,7 +39,7 @@ WEIGHT_FLOOR = 0.1
 ANALYSIS_SIZE = 160
 """Side in pixels of the face crop the patches are sampled from: rendered crops and photos both come down to it
 (antialiased), so a sharp render and a soft photo of the same eye compare alike."""
-EYES = ((T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT), (T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT))
+EYES = ((topology.EYE_OUTER_LEFT, topology.EYE_INNER_LEFT), (topology.EYE_OUTER_RIGHT, topology.EYE_INNER_RIGHT))
 """Left eye, then right eye: the order of ``fitting.EYE_UNITS``."""
 
 
@@ -54,7 +54,7 @@ def _eye_frames(neutral: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
     """Per eye (outer corner, across, down) in canonical head space: ``across`` runs to the inner corner, ``down``
     is as long, orthogonal to it and runs down the face."""
     neutral = neutral.double()
-    up = neutral[T.FOREHEAD] - neutral[T.NASION]
+    up = neutral[topology.FOREHEAD] - neutral[topology.NASION]
     frames = []
     for outer, inner in EYES:
         across = neutral[inner] - neutral[outer]

@@ -1,4 +1,4 @@
-"""Fitting the rig to landmarks: pose by weighted Procrustes, expression by bounded least squares (DESIGN §2).
+"""Fitting the rig to landmarks: pose by weighted Procrustes, expression by bounded least squares.
 
 Inputs are the 468 mesh landmarks in crop units (x, y right/down in 0..1, z away from the camera on the x scale).
 With a known neutral mesh (a video, or another photo of the same subject) the pose is the similarity that best maps
@@ -18,7 +18,7 @@ import torch
 from scipy.optimize import lsq_linear
 from torch import Tensor
 
-from . import topology as T
+from . import topology
 from .pose import similarity_procrustes, to_camera, transform_to_pose
 from .rig import (
     JAW_GAP,
@@ -46,20 +46,26 @@ EYE_UNITS = ("eyeBlinkLeft", "eyeWideLeft", "eyeBlinkRight", "eyeWideRight")
 @functools.lru_cache(maxsize=1)
 def rigid_vertices() -> np.ndarray:
     """Vertices that do not move with expressions: the nose, the eye corners and the face oval above the ears."""
-    topo = T.face_topology()
+    topo = topology.face_topology()
     oval = topo.loops["face_oval"].tolist()
-    start = oval.index(T.FOREHEAD)
+    start = oval.index(topology.FOREHEAD)
     oval = oval[start:] + oval[:start]
-    upper_oval = oval[: oval.index(T.FACE_SIDE_LEFT) + 1] + oval[oval.index(T.FACE_SIDE_RIGHT) :]
-    corners = [T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT, T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT, T.NASION]
+    upper_oval = oval[: oval.index(topology.FACE_SIDE_LEFT) + 1] + oval[oval.index(topology.FACE_SIDE_RIGHT) :]
+    corners = [
+        topology.EYE_OUTER_LEFT,
+        topology.EYE_INNER_LEFT,
+        topology.EYE_OUTER_RIGHT,
+        topology.EYE_INNER_RIGHT,
+        topology.NASION,
+    ]
     return np.array(sorted(set(topo.regions["nose"].tolist()) | set(upper_oval) | set(corners)))
 
 
 @functools.lru_cache(maxsize=1)
 def _fit_weights_numpy() -> np.ndarray:
     """Per-vertex weight of the expression fit: lips, eyes and brows carry the signal; the outline is noisy."""
-    topo = T.face_topology()
-    weights = np.ones(T.NUM_VERTICES)
+    topo = topology.face_topology()
+    weights = np.ones(topology.NUM_VERTICES)
     for region in ("lips_outer", "eye_left", "eye_right", "brow_left", "brow_right"):
         weights[topo.regions[region]] = 4.0
     weights[topo.regions["lips_inner"]] = 12.0  # the lip gap is the clearest signal of the jaw
@@ -79,11 +85,12 @@ def head_frame(camera: Tensor) -> Tensor:
     """
     across = sum(
         torch.nn.functional.normalize(camera[..., a, :] - camera[..., b, :], dim=-1)
-        for a, b in ((T.EYE_OUTER_LEFT, T.EYE_OUTER_RIGHT), (T.EYE_INNER_LEFT, T.EYE_INNER_RIGHT),
-                     (T.FACE_SIDE_LEFT, T.FACE_SIDE_RIGHT))
+        for a, b in ((topology.EYE_OUTER_LEFT, topology.EYE_OUTER_RIGHT),
+                     (topology.EYE_INNER_LEFT, topology.EYE_INNER_RIGHT),
+                     (topology.FACE_SIDE_LEFT, topology.FACE_SIDE_RIGHT))
     )  # fmt: skip
     x_axis = torch.nn.functional.normalize(across, dim=-1)
-    up = camera[..., T.FOREHEAD, :] - camera[..., T.NOSE_BASE, :]
+    up = camera[..., topology.FOREHEAD, :] - camera[..., topology.NOSE_BASE, :]
     y_axis = torch.nn.functional.normalize(up - (up * x_axis).sum(-1, keepdim=True) * x_axis, dim=-1)
     return torch.stack([x_axis, y_axis, torch.linalg.cross(x_axis, y_axis)], -1)
 
@@ -97,10 +104,13 @@ def eye_apertures(points: Tensor, neutral: Tensor, vertices: np.ndarray | None =
     barely changes with the head's pose and averages every lid pair, so a small pose error or one noisy landmark
     moves it little (unlike the mesh-wide fit, where eye units trade off against brows and squints).
     """
-    row = {int(v): i for i, v in enumerate(np.arange(T.NUM_VERTICES) if vertices is None else vertices)}
+    row = {int(v): i for i, v in enumerate(np.arange(topology.NUM_VERTICES) if vertices is None else vertices)}
     g = FaceGeometry(neutral)
     ratios = []
-    for sign, outer, inner in ((+1, T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT), (-1, T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT)):
+    for sign, outer, inner in (
+        (+1, topology.EYE_OUTER_LEFT, topology.EYE_INNER_LEFT),
+        (-1, topology.EYE_OUTER_RIGHT, topology.EYE_INNER_RIGHT),
+    ):
         upper, lower = ([v for v in lid if v in row] for lid in g.eyes[sign])
         below = torch.cdist(neutral[upper, :1], neutral[lower, :1]).argmin(-1).tolist()
         top_rows, bottom_rows = [row[v] for v in upper], [row[lower[i]] for i in below]
@@ -199,15 +209,18 @@ def neutralize(mesh: Tensor) -> Tensor:
     """
     g = FaceGeometry(mesh)
     units = build_units(mesh)
-    gap = float(mesh[T.UPPER_LIP_INNER, 1] - mesh[T.LOWER_LIP_INNER, 1])
+    gap = float(mesh[topology.UPPER_LIP_INNER, 1] - mesh[topology.LOWER_LIP_INNER, 1])
     jaw = min(max(gap / (JAW_GAP * g.mouth_width), 0.0), 1.0)
     neutral = mesh - jaw * units[unit_index("jawOpen")]
-    for side, corner in (("Left", T.MOUTH_CORNER_LEFT), ("Right", T.MOUTH_CORNER_RIGHT)):
-        lift = float(mesh[corner, 1] - 0.5 * (mesh[T.UPPER_LIP_INNER, 1] + mesh[T.LOWER_LIP_INNER, 1]))
+    for side, corner in (("Left", topology.MOUTH_CORNER_LEFT), ("Right", topology.MOUTH_CORNER_RIGHT)):
+        lift = float(mesh[corner, 1] - 0.5 * (mesh[topology.UPPER_LIP_INNER, 1] + mesh[topology.LOWER_LIP_INNER, 1]))
         smile = min(max((lift / g.mouth_width - RELAXED_CORNER_LIFT) / SMILE_CORNER_LIFT, 0.0), 1.0)
         neutral = neutral - smile * units[unit_index(f"mouthSmile{side}")]
     neutral = neutral + _lip_closure(neutral, g)
-    for sign, outer, inner in ((+1, T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT), (-1, T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT)):
+    for sign, outer, inner in (
+        (+1, topology.EYE_OUTER_LEFT, topology.EYE_INNER_LEFT),
+        (-1, topology.EYE_OUTER_RIGHT, topology.EYE_INNER_RIGHT),
+    ):
         upper, lower = g.eyes[sign]
         along = (mesh[upper, 0] - mesh[outer, 0]) / (mesh[inner, 0] - mesh[outer, 0])
         profile = torch.sin(torch.pi * along.clamp(0, 1))
@@ -225,9 +238,9 @@ def neutralize(mesh: Tensor) -> Tensor:
 
 def _lip_closure(mesh: Tensor, g: FaceGeometry) -> Tensor:
     """Displacements that bring each inner-lip vertex halfway to the opposite lip: relaxed, closed lips."""
-    topo = T.face_topology()
+    topo = topology.face_topology()
     inner = set(topo.regions["lips_inner"].tolist())
-    corners = {T.INNER_MOUTH_CORNER_LEFT, T.INNER_MOUTH_CORNER_RIGHT}
+    corners = {topology.INNER_MOUTH_CORNER_LEFT, topology.INNER_MOUTH_CORNER_RIGHT}
     upper = [v for v in g.upper_lip if v in inner and v not in corners]
     lower = [v for v in g.lower_lip if v in inner and v not in corners]
     moves = torch.zeros(len(upper) + len(lower), 3, dtype=mesh.dtype)
@@ -266,10 +279,10 @@ def fit_to_neutral(
     ``EYE_UNITS`` [..., 4] measured some better way (``EyeAppearance``); without it the eyes are read from the
     landmarks' lid apertures.
     """
-    vertices = np.arange(T.NUM_VERTICES) if vertices is None else np.asarray(vertices)
+    vertices = np.arange(topology.NUM_VERTICES) if vertices is None else np.asarray(vertices)
     camera = to_camera(points)
     neutral = neutral.to(points)
-    weights = torch.zeros(T.NUM_VERTICES, dtype=points.dtype)
+    weights = torch.zeros(topology.NUM_VERTICES, dtype=points.dtype)
     weights[rigid_vertices()] = 1.0
     weights = weights[vertices]
     if not bool((weights > 0).any()):

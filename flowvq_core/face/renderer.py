@@ -1,4 +1,4 @@
-"""The geometric renderer: a training-free warp of the source photo by the rig (DESIGN §5).
+"""The geometric renderer: a training-free warp of the source photo by the rig.
 
 For every frame the source mesh is deformed by (β̂, ρ̂) and projected; the move of each mesh vertex, from where it
 is in the target back to where it was in the source, is interpolated over the whole crop by a thin-plate spline
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import topology as T
+from . import topology
 from .pose import project
 from .rig import ExpressionRig
 
@@ -34,11 +34,11 @@ TEETH = (0.88, 0.85, 0.78)
 @functools.lru_cache(maxsize=1)
 def control_vertices() -> np.ndarray:
     """The mesh vertices that steer the warp: every lip, eye and brow vertex plus an even spread of the rest."""
-    topo = T.face_topology()
+    topo = topology.face_topology()
     detailed = set()
     for region in ("lips_outer", "lips_inner", "eye_left", "eye_right", "brow_left", "brow_right", "face_oval"):
         detailed |= set(topo.regions[region].tolist())
-    rest = [v for v in range(T.NUM_VERTICES) if v not in detailed]
+    rest = [v for v in range(topology.NUM_VERTICES) if v not in detailed]
     return np.array(sorted(detailed | set(rest[::4])))
 
 
@@ -138,7 +138,7 @@ class GeometricRenderer:
         vertices = project(rig.deform(expression.double()), pose.double())[..., :2]
         closed, openings = _close_openings(image, vertices.to(image))
         mouth_area = float(_OpeningRegion(vertices.unsqueeze(0), image.shape[0], _openings()[0]).area[0])
-        outline = rig.neutral[T.face_topology().loops["face_oval"][::2]]
+        outline = rig.neutral[topology.face_topology().loops["face_oval"][::2]]
         centre = outline.mean(0)
         head_ring = centre + HEAD_RING_SCALE * (outline - centre)
         return RenderSource(
@@ -224,7 +224,7 @@ class GeometricRenderer:
             frames = self._paint_mouth(frames, source, regions[0])
         if not with_masks:
             return frames, None
-        oval = targets[:, T.face_topology().loops["face_oval"]].to(device=device, dtype=image.dtype)
+        oval = targets[:, topology.face_topology().loops["face_oval"]].to(device=device, dtype=image.dtype)
         coarse_mask = polygon_mask(
             oval, cells.to(device=device, dtype=image.dtype), cells.to(device=device, dtype=image.dtype)
         )
@@ -248,7 +248,9 @@ class GeometricRenderer:
         upper, lower = _lip_curves(targets * size)
         top, bottom = _curve_at(upper, xs), _curve_at(lower, xs)
         gap = (bottom - top).clamp_min(1.0)
-        mouth_width = (targets[:, T.MOUTH_CORNER_LEFT] - targets[:, T.MOUTH_CORNER_RIGHT]).norm(dim=-1) * size
+        mouth_width = (targets[:, topology.MOUTH_CORNER_LEFT] - targets[:, topology.MOUTH_CORNER_RIGHT]).norm(
+            dim=-1
+        ) * size
         depth = ((ys.view(1, -1, 1) - top.unsqueeze(1)) / gap.unsqueeze(1)).clamp(0, 1)
         teeth_height = torch.minimum(0.4 * gap, 0.1 * mouth_width.view(-1, 1)).unsqueeze(1)
         from_top = ys.view(1, -1, 1) - top.unsqueeze(1)
@@ -312,14 +314,14 @@ class _Opening:
 @functools.lru_cache(maxsize=1)
 def _openings() -> tuple[_Opening, ...]:
     """The mouth first, then both eyes."""
-    topo = T.face_topology()
+    topo = topology.face_topology()
     upper_lip, lower_lip = set(topo.regions["upper_lip"].tolist()), set(topo.regions["lower_lip"].tolist())
     loop = topo.loops["lips_inner"].tolist()
     openings = [_Opening(tuple(v for v in loop if v in upper_lip),
                          tuple(v for v in loop if v in lower_lip), 0.5, 0.0, (9, 9))]  # fmt: skip
     for name, outer, inner, upper_lid in (
-        ("eye_left", T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT, T.UPPER_LID_LEFT),
-        ("eye_right", T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT, T.UPPER_LID_RIGHT),
+        ("eye_left", topology.EYE_OUTER_LEFT, topology.EYE_INNER_LEFT, topology.UPPER_LID_LEFT),
+        ("eye_right", topology.EYE_OUTER_RIGHT, topology.EYE_INNER_RIGHT, topology.UPPER_LID_RIGHT),
     ):
         loop = topo.loops[name].tolist()
         i, j = sorted((loop.index(outer), loop.index(inner)))
@@ -344,8 +346,8 @@ def _draw_lip_seam(frames: Tensor, mouth: _OpeningRegion, covered: Tensor) -> Te
 
 
 _EYE_LANDMARKS = (
-    (T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT, T.UPPER_LID_LEFT, T.LOWER_LID_LEFT),
-    (T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT, T.UPPER_LID_RIGHT, T.LOWER_LID_RIGHT),
+    (topology.EYE_OUTER_LEFT, topology.EYE_INNER_LEFT, topology.UPPER_LID_LEFT, topology.LOWER_LID_LEFT),
+    (topology.EYE_OUTER_RIGHT, topology.EYE_INNER_RIGHT, topology.UPPER_LID_RIGHT, topology.LOWER_LID_RIGHT),
 )
 """Per eye: the two corners (they carry the eyeball) and the middle of each lid (they measure the opening)."""
 

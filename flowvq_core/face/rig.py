@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from . import topology as T
+from . import topology
 
 FACE_MODEL_ID = "mediapipe468-arkit40-v1"
 """Written into every checkpoint trained on this rig; loading against another face model is an error."""
@@ -72,20 +72,22 @@ class FaceGeometry:
     """Lengths and landmark groups of one neutral mesh."""
 
     def __init__(self, mesh: Tensor):
-        topo = T.face_topology()
+        topo = topology.face_topology()
         self.mesh = mesh
-        self.mouth_width = float((mesh[T.MOUTH_CORNER_LEFT] - mesh[T.MOUTH_CORNER_RIGHT]).norm())
+        self.mouth_width = float((mesh[topology.MOUTH_CORNER_LEFT] - mesh[topology.MOUTH_CORNER_RIGHT]).norm())
         self.eye_width = 0.5 * float(
-            (mesh[T.EYE_OUTER_LEFT] - mesh[T.EYE_INNER_LEFT]).norm()
-            + (mesh[T.EYE_OUTER_RIGHT] - mesh[T.EYE_INNER_RIGHT]).norm()
+            (mesh[topology.EYE_OUTER_LEFT] - mesh[topology.EYE_INNER_LEFT]).norm()
+            + (mesh[topology.EYE_OUTER_RIGHT] - mesh[topology.EYE_INNER_RIGHT]).norm()
         )
         self.upper_lip = topo.regions["upper_lip"].tolist()
         self.lower_lip = topo.regions["lower_lip"].tolist()
         self.lips = sorted(set(self.upper_lip) | set(self.lower_lip))
         self.upper_lip_outer = [v for v in self.upper_lip if v in set(topo.regions["lips_outer"].tolist())]
         self.lower_lip_outer = [v for v in self.lower_lip if v in set(topo.regions["lips_outer"].tolist())]
-        self.eyes = {+1: self._eye(topo.loops["eye_left"].tolist(), T.EYE_OUTER_LEFT, T.EYE_INNER_LEFT),
-                     -1: self._eye(topo.loops["eye_right"].tolist(), T.EYE_OUTER_RIGHT, T.EYE_INNER_RIGHT)}  # fmt: skip
+        self.eyes = {
+            +1: self._eye(topo.loops["eye_left"].tolist(), topology.EYE_OUTER_LEFT, topology.EYE_INNER_LEFT),
+            -1: self._eye(topo.loops["eye_right"].tolist(), topology.EYE_OUTER_RIGHT, topology.EYE_INNER_RIGHT),
+        }
         self.brows = {+1: topo.regions["brow_left"].tolist(), -1: topo.regions["brow_right"].tolist()}
 
     def _eye(self, loop: list[int], outer: int, inner: int) -> tuple[list[int], list[int]]:
@@ -114,16 +116,27 @@ def build_units(neutral: Tensor) -> Tensor:
         return mesh.new_tensor([x, y, z])
 
     # Jaw: the lower face rotates about a hinge near the ears; the upper lip stays.
-    mouth_line = 0.5 * (mesh[T.UPPER_LIP_INNER, 1] + mesh[T.LOWER_LIP_INNER, 1])
+    mouth_line = 0.5 * (mesh[topology.UPPER_LIP_INNER, 1] + mesh[topology.LOWER_LIP_INNER, 1])
     jaw_weight = ((mouth_line - mesh[:, 1]) / (0.5 * W) + 0.5).clamp(0, 1)
     jaw_weight = jaw_weight * jaw_weight * (3 - 2 * jaw_weight)
     jaw_weight[g.lower_lip] = 1.0
     jaw_weight[g.upper_lip] = 0.0
-    jaw_weight[[T.MOUTH_CORNER_LEFT, T.MOUTH_CORNER_RIGHT, T.INNER_MOUTH_CORNER_LEFT, T.INNER_MOUTH_CORNER_RIGHT]] = 0.5
+    jaw_weight[
+        [
+            topology.MOUTH_CORNER_LEFT,
+            topology.MOUTH_CORNER_RIGHT,
+            topology.INNER_MOUTH_CORNER_LEFT,
+            topology.INNER_MOUTH_CORNER_RIGHT,
+        ]
+    ] = 0.5
     hinge = mesh.new_tensor(
-        [0.0, float(mesh[T.NOSE_TIP, 1]), float(mesh[[T.FACE_SIDE_LEFT, T.FACE_SIDE_RIGHT], 2].mean()) - 0.5 * W]
+        [
+            0.0,
+            float(mesh[topology.NOSE_TIP, 1]),
+            float(mesh[[topology.FACE_SIDE_LEFT, topology.FACE_SIDE_RIGHT], 2].mean()) - 0.5 * W,
+        ]
     )
-    radius = float((mesh[T.LOWER_LIP_INNER] - hinge)[1:].norm())
+    radius = float((mesh[topology.LOWER_LIP_INNER] - hinge)[1:].norm())
     angle = JAW_GAP * W / radius
     relative = mesh - hinge
     rotated = torch.stack(
@@ -144,7 +157,7 @@ def build_units(neutral: Tensor) -> Tensor:
     close[g.lower_lip, 1] = 0.5 * JAW_GAP * W
     units["mouthClose"] = spread_displacement(mesh, g.lips, close[g.lips], 0.25 * W)
 
-    centre = 0.5 * (mesh[T.MOUTH_CORNER_LEFT] + mesh[T.MOUTH_CORNER_RIGHT])
+    centre = 0.5 * (mesh[topology.MOUTH_CORNER_LEFT] + mesh[topology.MOUTH_CORNER_RIGHT])
     inward = centre - mesh[g.lips]
     inward[:, 1:] = 0
     funnel = 0.15 * W * torch.sign(mesh[g.lips, 1:2] - centre[1]) * vec(0, 1, 0) + vec(0, 0, 0.15 * W)
@@ -154,8 +167,8 @@ def build_units(neutral: Tensor) -> Tensor:
     units["mouthRight"] = spread_displacement(mesh, g.lips, vec(-0.2 * W, 0, 0), lip_radius)
 
     corners = {
-        +1: [T.MOUTH_CORNER_LEFT, T.INNER_MOUTH_CORNER_LEFT],
-        -1: [T.MOUTH_CORNER_RIGHT, T.INNER_MOUTH_CORNER_RIGHT],
+        +1: [topology.MOUTH_CORNER_LEFT, topology.INNER_MOUTH_CORNER_LEFT],
+        -1: [topology.MOUTH_CORNER_RIGHT, topology.INNER_MOUTH_CORNER_RIGHT],
     }
     for sign, side in ((+1, "Left"), (-1, "Right")):
         units[f"mouthSmile{side}"] = spread_displacement(
@@ -173,7 +186,9 @@ def build_units(neutral: Tensor) -> Tensor:
     units["mouthRollUpper"] = spread_displacement(mesh, g.upper_lip_outer, roll_upper, 0.2 * W)
     units["mouthRollLower"] = spread_displacement(mesh, g.lower_lip_outer, roll_lower, 0.2 * W)
     units["mouthShrugUpper"] = spread_displacement(mesh, g.upper_lip, vec(0, 0.12 * W, 0.03 * W), 0.35 * W)
-    units["mouthShrugLower"] = spread_displacement(mesh, g.lower_lip + [T.CHIN], vec(0, 0.15 * W, 0.03 * W), 0.5 * W)
+    units["mouthShrugLower"] = spread_displacement(
+        mesh, g.lower_lip + [topology.CHIN], vec(0, 0.15 * W, 0.03 * W), 0.5 * W
+    )
 
     for sign, side in ((+1, "Left"), (-1, "Right")):
         half = _side(mesh, sign, 0.3 * W)[:, None]
@@ -199,7 +214,7 @@ def build_units(neutral: Tensor) -> Tensor:
         under_eye = mesh[lower_lid].mean(0) - vec(0, 0.35 * E, 0)
         cheek = _kernel((mesh - under_eye).norm(dim=-1), 0.5 * E)[:, None]
         units[f"cheekSquint{side}"] = cheek * vec(0, 0.12 * E, 0.03 * E)
-        wing = mesh[T.NOSE_TIP] + vec(sign * 0.22 * W, 0.05 * W, -0.12 * W)
+        wing = mesh[topology.NOSE_TIP] + vec(sign * 0.22 * W, 0.05 * W, -0.12 * W)
         units[f"noseSneer{side}"] = _kernel((mesh - wing).norm(dim=-1), 0.3 * W)[:, None] * vec(0, 0.08 * W, 0.02 * W)
 
         blink = torch.zeros(len(upper_lid) + len(lower_lid), 3, dtype=mesh.dtype)
@@ -232,8 +247,8 @@ class ExpressionRig:
     face_model_id = FACE_MODEL_ID
 
     def __init__(self, neutral: Tensor):
-        if neutral.shape != (T.NUM_VERTICES, 3):
-            raise ValueError(f"a neutral mesh has shape [{T.NUM_VERTICES}, 3], got {tuple(neutral.shape)}")
+        if neutral.shape != (topology.NUM_VERTICES, 3):
+            raise ValueError(f"a neutral mesh has shape [{topology.NUM_VERTICES}, 3], got {tuple(neutral.shape)}")
         self.neutral = neutral
         self.units = build_units(neutral)
 

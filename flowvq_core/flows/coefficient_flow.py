@@ -37,7 +37,7 @@ class FlowLoss:
 
 
 def extend_latent(latent: Tensor, frames: int) -> Tensor:
-    """[B, T_ref, D] → [B, frames, D] by playing the reference back and forth (DESIGN §3, emotion transfer)."""
+    """[B, T_ref, D] → [B, frames, D] by playing the reference back and forth (emotion transfer, paper §3.2)."""
     length = latent.shape[1]
     if length == 1:
         return latent.expand(-1, frames, -1)

@@ -6,11 +6,11 @@ Nothing here loads espeak-ng at import time; the first call to :func:`speak` (or
 
 from .clips import (
     SyntheticClip,
-    blink_curve,
     build_corpus,
     clip_seed,
     corpus_clip,
     head_pose,
+    random_blinks,
     random_sentence,
     random_text,
     synthesize_clip,
@@ -29,7 +29,7 @@ __all__ = [
     "Speech",
     "SyntheticClip",
     "available_voices",
-    "blink_curve",
+    "random_blinks",
     "build_corpus",
     "clip_seed",
     "corpus_clip",

@@ -138,7 +138,7 @@ def blink_shape(offset: np.ndarray, peak: float, close_seconds: float, open_seco
     return np.where(offset < 0, closing, opening)
 
 
-def blink_curve(
+def random_blinks(
     num_frames: int, fps: float, rng: np.random.Generator, *, rate_per_minute: float | None = None
 ) -> tuple[np.ndarray, list[int]]:
     """[num_frames] eyelid closure in [0, 1] and the frames where blinks peak.
@@ -407,7 +407,7 @@ def synthesize_clip(
     expression *= unit_gain * (1.0 + 0.03 * wobble)  # per-clip jitter; zero units stay exactly zero
     expression = np.clip(expression, 0.0, 1.0)
 
-    blinks, blink_frames = blink_curve(num_frames, fps, rng)
+    blinks, blink_frames = random_blinks(num_frames, fps, rng)
     for blink_unit, squint_unit, wide_unit in zip(_EYE_BLINK, _EYE_SQUINT, _EYE_WIDE, strict=True):
         expression[:, blink_unit] = np.minimum(blinks, 1.0 - _SQUINT_CLOSURE * expression[:, squint_unit])
         expression[:, wide_unit] *= 1.0 - blinks  # a closing lid cannot stay raised

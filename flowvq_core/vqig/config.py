@@ -1,4 +1,5 @@
-"""Sizes of the vector-quantized image generator (paper §3.3, DESIGN §4)."""
+"""Sizes of the vector-quantized image generator (paper §3.3): CodeFormer's setting, 512-px images → 16×16×256
+latents, 1024 codes."""
 
 from __future__ import annotations
 
