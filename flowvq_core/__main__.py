@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .config import PRESETS
+from .errors import InvalidOptionError, UserInputError
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -36,7 +37,7 @@ def _train(args: argparse.Namespace) -> int:
     wrong = [f"--{name.replace('_', '-')}" for name, images_only in for_images.items()
              if getattr(args, name) is not None and images_only != image_stage]  # fmt: skip
     if wrong:
-        raise ValueError(f"{', '.join(wrong)} do not apply to train {args.stage}")
+        raise InvalidOptionError(f"{', '.join(wrong)} do not apply to train {args.stage}")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     overrides["stage"] = args.stage
     kind = ImageTrainingConfig if image_stage else FlowTrainingConfig
@@ -116,8 +117,6 @@ DEMO_TEXT = (
     "Hello! I am a talking portrait. I was made from one photo and one sentence of speech, "
     "and every seed gives me a new way of saying it."
 )
-USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError)
-"""Errors that are the input's fault (bad file, no face, unknown emotion, espeak-ng missing): one line, no trace."""
 
 
 class _Progress:
@@ -247,7 +246,7 @@ def _eval(args: argparse.Namespace) -> int:
     plan = QUICK if args.quick else FULL
     if args.seeds is not None:
         if args.seeds < 1:
-            raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+            raise InvalidOptionError(f"--seeds must be at least 1, got {args.seeds}")
         plan = dataclasses.replace(plan, seeds=args.seeds)
     systems = _eval_systems(args)
     say = None if args.quiet else lambda message: print(message, file=sys.stderr, flush=True)  # sys.stderr late-bound
@@ -307,7 +306,9 @@ def _eval_synthetic(args: argparse.Namespace) -> int:
 
     for video in map(probe_video, map(Path, args.video)):  # checked before any work
         if not video.has_audio:
-            raise ValueError(f"video {video.path}: it has no audio track; --synthetic drives the generator with it")
+            raise InvalidOptionError(
+                f"video {video.path}: it has no audio track; --synthetic drives the generator with it"
+            )
     generator = CoefficientGenerator.load(args.generator[0]) if args.generator else load_default_generator()
     rows = evaluate(
         generator,
@@ -561,13 +562,11 @@ def _video_options(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("generate", "demo", "eval", "prepare", "train"):
-        try:
-            return args.run(args)
-        except USER_ERRORS as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    return args.run(args)
+    try:
+        return args.run(args)
+    except UserInputError as error:  # the input's fault: one line; anything else is a bug and keeps its traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import torch
 from scipy import signal
 
 from .config import AudioConfig
+from .errors import BadAudioError, InputNotFoundError, InvalidOptionError
 
 _DEFAULT_CONFIG = AudioConfig()  # frozen, so one shared default instance is safe
 
@@ -70,7 +71,7 @@ def load_audio(source: AudioSource, *, name: str | None = None, config: AudioCon
     elif isinstance(source, tuple) and len(source) == 2:
         waveform, sample_rate = source
     else:
-        raise ValueError(
+        raise BadAudioError(
             f"{label}: unsupported audio source of type {type(source).__name__}; pass a file path, a ComfyUI AUDIO "
             "dict or a (waveform, sample_rate) tuple"
         )
@@ -86,25 +87,29 @@ def prepare_waveform(
     ``name`` for a bad rate or shape, an empty waveform, NaN/inf samples or silence.
     """
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.integer | np.floating):
-        raise ValueError(f"{name}: sample_rate must be a positive integer, got {sample_rate!r}")
+        raise BadAudioError(f"{name}: sample_rate must be a positive integer, got {sample_rate!r}")
     if not (math.isfinite(sample_rate) and sample_rate > 0 and float(sample_rate).is_integer()):
-        raise ValueError(f"{name}: sample_rate must be a positive integer, got {sample_rate!r}")
+        raise BadAudioError(f"{name}: sample_rate must be a positive integer, got {sample_rate!r}")
     samples = _to_float_array(waveform, name)
     if samples.ndim == 2:
         if samples.shape[0] > samples.shape[1]:
-            raise ValueError(
+            raise BadAudioError(
                 f"{name}: waveform of shape {tuple(samples.shape)} has more channels than samples; "
                 "pass it as [channels, samples] (transpose it)"
             )
         samples = samples.mean(axis=0)
     elif samples.ndim != 1:
-        raise ValueError(f"{name}: expected a waveform of shape [samples] or [channels, samples], got {samples.shape}")
+        raise BadAudioError(
+            f"{name}: expected a waveform of shape [samples] or [channels, samples], got {samples.shape}"
+        )
     if samples.size == 0:
-        raise ValueError(f"{name}: the waveform is empty; give audio that contains speech")
+        raise BadAudioError(f"{name}: the waveform is empty; give audio that contains speech")
     if not np.isfinite(samples).all():
-        raise ValueError(f"{name}: the waveform contains NaN or infinite samples; check how it was produced")
+        raise BadAudioError(f"{name}: the waveform contains NaN or infinite samples; check how it was produced")
     if np.abs(samples).max() < SILENCE_PEAK:
-        raise ValueError(f"{name}: the audio is silent (peak below {SILENCE_PEAK:g}); give audio that contains speech")
+        raise BadAudioError(
+            f"{name}: the audio is silent (peak below {SILENCE_PEAK:g}); give audio that contains speech"
+        )
     return _resample(samples.astype(np.float32), int(sample_rate), config.sample_rate)
 
 
@@ -192,11 +197,11 @@ def audio_features(
     """Load ``source`` (see :func:`load_audio`) and compute one mel window per video frame at ``fps``."""
     label = _label(source, name)
     if isinstance(fps, bool) or not isinstance(fps, int | float) or not (math.isfinite(fps) and fps > 0):
-        raise ValueError(f"{label}: fps must be a positive number, got {fps!r}")
+        raise InvalidOptionError(f"{label}: fps must be a positive number, got {fps!r}")
     waveform = load_audio(source, name=label, config=config)
     num_frames = frame_count(waveform.numel(), config.sample_rate, fps)
     if num_frames < 1:
-        raise ValueError(
+        raise BadAudioError(
             f"{label}: the audio lasts {waveform.numel() / config.sample_rate:.3f} s, less than one video frame at "
             f"{fps:g} fps; give a longer clip"
         )
@@ -217,7 +222,7 @@ def _read_file(path: Path, label: str) -> tuple[np.ndarray, int]:
     import soundfile  # imported on use: decoding files is the only thing that needs libsndfile
 
     if not path.is_file():
-        raise ValueError(f"{label}: audio file not found; check the path")
+        raise InputNotFoundError(f"{label}: audio file not found; check the path")
     try:
         data, sample_rate = soundfile.read(path, dtype="float32", always_2d=True)
         return data.T, sample_rate
@@ -232,7 +237,7 @@ def _read_with_av(path: Path, label: str) -> tuple[np.ndarray, int]:
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
-                raise ValueError(f"{label}: the file has no audio stream; give an audio file")
+                raise BadAudioError(f"{label}: the file has no audio stream; give an audio file")
             stream = container.streams.audio[0]
             sample_rate = stream.codec_context.sample_rate
             to_planar = av.AudioResampler(format="fltp")  # keeps layout and rate; gives [C, n] float32 per frame
@@ -241,12 +246,12 @@ def _read_with_av(path: Path, label: str) -> tuple[np.ndarray, int]:
             chunks += [out.to_ndarray() for out in to_planar.resample(None)]
             length = round(stream.duration * stream.time_base * sample_rate) if stream.duration else None
     except (av.FFmpegError, OSError) as error:
-        raise ValueError(
+        raise BadAudioError(
             f"{label}: cannot decode the audio file ({error}); it may be corrupt or in an unsupported format, "
             "convert it to WAV"
         ) from error
     if not chunks:
-        raise ValueError(f"{label}: the file holds no audio samples; give audio that contains speech")
+        raise BadAudioError(f"{label}: the file holds no audio samples; give audio that contains speech")
     samples = np.concatenate(chunks, axis=1)
     if length is not None and 0 < samples.shape[1] - length <= _MAX_CODEC_PADDING:
         samples = samples[:, :length]  # drop the encoder's end padding (AAC pads its last frame)
@@ -255,15 +260,15 @@ def _read_with_av(path: Path, label: str) -> tuple[np.ndarray, int]:
 
 def _unpack_comfy_audio(audio: Mapping[str, Any], label: str) -> tuple[Any, Any]:
     if "waveform" not in audio or "sample_rate" not in audio:
-        raise ValueError(f"{label}: an AUDIO dict needs the keys 'waveform' and 'sample_rate'")
+        raise BadAudioError(f"{label}: an AUDIO dict needs the keys 'waveform' and 'sample_rate'")
     waveform = audio["waveform"]
     if getattr(waveform, "ndim", None) != 3:
-        raise ValueError(
+        raise BadAudioError(
             f"{label}: an AUDIO waveform must have shape [batch, channels, samples], got "
             f"{tuple(getattr(waveform, 'shape', ()))}"
         )
     if waveform.shape[0] == 0:
-        raise ValueError(f"{label}: the AUDIO batch is empty; give audio that contains speech")
+        raise BadAudioError(f"{label}: the AUDIO batch is empty; give audio that contains speech")
     return waveform[0], audio["sample_rate"]
 
 
@@ -282,7 +287,7 @@ def _to_float_array(waveform: Any, name: str) -> np.ndarray:
     if kind == "u":
         mid = float(2 ** (8 * samples.dtype.itemsize - 1))
         return (samples.astype(np.float32) - mid) / mid
-    raise ValueError(f"{name}: waveform samples must be float or integer, got dtype {samples.dtype}")
+    raise BadAudioError(f"{name}: waveform samples must be float or integer, got dtype {samples.dtype}")
 
 
 def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> torch.Tensor:

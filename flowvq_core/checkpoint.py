@@ -16,6 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .errors import CheckpointError
 from .files import atomic_write
 
 FORMAT_VERSION: int = 1
@@ -26,10 +27,6 @@ _CONFIG_KEY = "flowvq.config"
 _FACE_MODEL_KEY = "flowvq.face_model_id"
 _RESERVED_KEYS = (_VERSION_KEY, _KIND_KEY, _CONFIG_KEY, _FACE_MODEL_KEY)
 _LIST_LIMIT = 5
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used; the message names the file and says what to do."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from .errors import BadFileError, InputNotFoundError, InvalidOptionError
 from .face.pose import POSE_NAMES
 from .files import atomic_write_text
 
@@ -158,7 +159,7 @@ class CoefficientSequence:
             error: type[ValueError] = CheckpointError
         else:
             sequence = _load_json(path)
-            error = ValueError
+            error = BadFileError
         if face_model_id is not None and sequence.face_model_id != face_model_id:
             made = (
                 f"was made for face model {sequence.face_model_id!r}"
@@ -195,14 +196,14 @@ class CoefficientSequence:
         have no column and are dropped.
         """
         if self.unit_names is None:
-            raise ValueError(
+            raise BadFileError(
                 "this sequence has no unit names, so its expression columns cannot be matched to ARKit shapes; "
                 "set unit_names (e.g. flowvq_core.face.rig.UNIT_NAMES)"
             )
         shapes = {name: name[:1].upper() + name[1:] for name in self.unit_names}
         unknown = [name for name, shape in shapes.items() if shape not in LIVE_LINK_FACE_SHAPES]
         if unknown:
-            raise ValueError(
+            raise BadFileError(
                 f"units {', '.join(unknown)} have no ARKit blendshape; a Live Link Face CSV cannot hold them"
             )
         chosen = self.select(sample)
@@ -227,7 +228,7 @@ def _format_of(path: str) -> str:
     """``"safetensors"`` or ``"json"`` from the extension of ``path``."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in _FORMATS:
-        raise ValueError(f"Coefficient file {path!r} has an unsupported extension; use .safetensors or .json")
+        raise InvalidOptionError(f"Coefficient file {path!r} has an unsupported extension; use .safetensors or .json")
     return _FORMATS[extension]
 
 
@@ -269,24 +270,24 @@ def _load_json(path: str) -> CoefficientSequence:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except FileNotFoundError as error:
-        raise ValueError(f"Coefficient file {path!r} does not exist; check the path.") from error
+        raise InputNotFoundError(f"Coefficient file {path!r} does not exist; check the path.") from error
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"Coefficient file {path!r} is not readable JSON ({error}); save it again.") from error
+        raise BadFileError(f"Coefficient file {path!r} is not readable JSON ({error}); save it again.") from error
     if not isinstance(data, dict):
-        raise ValueError(f"Coefficient file {path!r} holds a JSON {type(data).__name__}, not an object.")
+        raise BadFileError(f"Coefficient file {path!r} holds a JSON {type(data).__name__}, not an object.")
     missing = [key for key in _JSON_KEYS if key not in data]
     if missing:
-        raise ValueError(f"Coefficient file {path!r} lacks the keys {', '.join(missing)}; save it again.")
+        raise BadFileError(f"Coefficient file {path!r} lacks the keys {', '.join(missing)}; save it again.")
     if data["kind"] != KIND:
-        raise ValueError(f"{path!r} is a {data['kind']!r} file, not {KIND!r} coefficients.")
+        raise BadFileError(f"{path!r} is a {data['kind']!r} file, not {KIND!r} coefficients.")
     version = data["format_version"]
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= JSON_FORMAT_VERSION:
-        raise ValueError(
+        raise BadFileError(
             f"Coefficient file {path!r} has format version {version!r}; this flowvq_core reads 1 to "
             f"{JSON_FORMAT_VERSION} (update flowvq_core for newer files)."
         )
     if data["pose_names"] != list(POSE_NAMES):
-        raise ValueError(
+        raise BadFileError(
             f"Coefficient file {path!r} has pose columns {data['pose_names']!r}, expected {list(POSE_NAMES)}."
         )
     try:
@@ -298,7 +299,7 @@ def _load_json(path: str) -> CoefficientSequence:
             data["face_model_id"],
         )
     except (ValueError, TypeError) as error:
-        raise ValueError(f"Coefficient file {path!r} is inconsistent: {error}") from error
+        raise BadFileError(f"Coefficient file {path!r} is inconsistent: {error}") from error
 
 
 def _json_array(value: Any, label: str) -> Tensor:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .emotions import NUM_EMOTIONS
+from .errors import InvalidOptionError
 
 PRESETS = ("paper", "small", "tiny")
 
@@ -113,7 +114,7 @@ def _flow_sizes(preset: str) -> FlowConfig:
             audio_channels=(8, 16, 16, 32),
             audio_dim=32,
         )
-    raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    raise InvalidOptionError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .coefficients import CoefficientSequence
+from .errors import InvalidOptionError
 from .face.rig import UNIT_NAMES
 
 UNIT_GROUPS: dict[str, tuple[str, ...]] = {
@@ -42,7 +43,7 @@ def edit_coefficients(
     gains = dict(gains or {})
     for group, gain in gains.items():
         if group not in UNIT_GROUPS:
-            raise ValueError(f"unknown unit group {group!r}; the groups are {', '.join(UNIT_GROUPS)}")
+            raise InvalidOptionError(f"unknown unit group {group!r}; the groups are {', '.join(UNIT_GROUPS)}")
         _check_range(f"{group} gain", gain, MAX_GAIN)
     _check_range("pose_amplitude", pose_amplitude, MAX_GAIN)
     _check_range("smoothing", smoothing, 50.0)
@@ -50,7 +51,9 @@ def edit_coefficients(
     expression = sequence.expression.clone()
     if any(gain != 1.0 for gain in gains.values()):
         if names is None:
-            raise ValueError("these coefficients name no units, so unit gains cannot be applied; use a FlowVQ rig's")
+            raise InvalidOptionError(
+                "these coefficients name no units, so unit gains cannot be applied; use a FlowVQ rig's"
+            )
         for group, gain in gains.items():
             columns = [names.index(name) for name in UNIT_GROUPS[group] if name in names]
             expression[..., columns] = (expression[..., columns] * gain).clamp(0, 1)
@@ -77,4 +80,4 @@ def smooth_in_time(curves: Tensor, sigma: float) -> Tensor:
 
 def _check_range(name: str, value: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
-        raise ValueError(f"{name} must be a number from 0 to {high:g}, got {value!r}")
+        raise InvalidOptionError(f"{name} must be a number from 0 to {high:g}, got {value!r}")

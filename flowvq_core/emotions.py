@@ -6,6 +6,8 @@ without a pronounced emotion (HDTF style).
 
 from __future__ import annotations
 
+from .errors import InvalidOptionError
+
 EMOTIONS: tuple[str, ...] = (
     "angry",
     "contempt",
@@ -25,14 +27,16 @@ NEUTRAL_ID = EMOTIONS.index("neutral")
 def emotion_id(emotion: str | int) -> int:
     """Return the class id of an emotion name or id, with a clear error for anything else."""
     if isinstance(emotion, bool):
-        raise ValueError(f"emotion must be a name or an id, not {emotion!r}; choose one of {', '.join(EMOTIONS)}")
+        raise InvalidOptionError(
+            f"emotion must be a name or an id, not {emotion!r}; choose one of {', '.join(EMOTIONS)}"
+        )
     if isinstance(emotion, int):
         if 0 <= emotion < NUM_EMOTIONS:
             return emotion
-        raise ValueError(
+        raise InvalidOptionError(
             f"emotion id {emotion} is out of range 0..{NUM_EMOTIONS - 1}; choose one of {', '.join(EMOTIONS)}"
         )
     name = str(emotion).strip().lower()
     if name in EMOTIONS:
         return EMOTIONS.index(name)
-    raise ValueError(f"unknown emotion {emotion!r}; choose one of {', '.join(EMOTIONS)}")
+    raise InvalidOptionError(f"unknown emotion {emotion!r}; choose one of {', '.join(EMOTIONS)}")

@@ -19,6 +19,7 @@ from .checkpoint import CheckpointError, load_module_state, read_checkpoint, sav
 from .coefficients import CoefficientSequence
 from .config import GeneratorConfig
 from .emotions import NEUTRAL_ID, emotion_id
+from .errors import InvalidOptionError
 from .flows import ExpFlow, ManifoldProjection, PoseFlow
 from .flows.coefficient_flow import ProgressCallback, extend_latent
 
@@ -66,7 +67,7 @@ class ExpressionLatent:
 def check_strength(strength: float) -> None:
     """A clear error for an emotion strength outside 0..MAX_STRENGTH."""
     if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0 <= strength <= MAX_STRENGTH:
-        raise ValueError(
+        raise InvalidOptionError(
             f"strength must be a number from 0 (neutral talking) to {MAX_STRENGTH:g} (exaggerated), got {strength!r}"
         )
 

@@ -21,6 +21,7 @@ from torch import Tensor
 from .audio import AudioFeatures, AudioSource, audio_features, log_mel, mel_windows, prepare_waveform
 from .coefficients import CoefficientSequence
 from .emotions import emotion_id
+from .errors import InputNotFoundError
 from .face import FittedFace, GeometricRenderer, extract, extract_video
 from .face.crop import paste_back
 from .face.images import load_image, to_rgb_uint8
@@ -93,7 +94,7 @@ def prepare_portrait(
 def load_default_generator(device: str | torch.device = "cpu") -> CoefficientGenerator:
     """The bundled generator, with a clear message if the file is missing from this checkout."""
     if not DEFAULT_GENERATOR.is_file():
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"the bundled generator {DEFAULT_GENERATOR} is missing; reinstall the package or rebuild it with "
             "`python scripts/build_default_model.py` (see flowvq_core/pretrained/README.md)"
         )
@@ -147,7 +148,7 @@ class TalkingFacePipeline:
         if isinstance(audio, AudioFeatures):
             return audio
         if isinstance(audio, str | os.PathLike) and not Path(audio).is_file():
-            raise FileNotFoundError(f"audio {audio}: no such file")
+            raise InputNotFoundError(f"audio {audio}: no such file")
         return audio_features(audio, fps, name="audio" if not isinstance(audio, str | os.PathLike) else None)
 
     def reference_latent(self, reference: Any, frames: int, seed: int = 0) -> ExpressionLatent:
@@ -243,7 +244,7 @@ class TalkingFacePipeline:
         emotion_id(emotion)
         check_strength(strength)
         if reference is not None and isinstance(reference, str | os.PathLike) and not Path(reference).is_file():
-            raise FileNotFoundError(f"reference {reference}: no such file")
+            raise InputNotFoundError(f"reference {reference}: no such file")
         speech = self.audio(audio, fps)
         portrait = self.prepare(image)
         total = 3 * speech.num_frames

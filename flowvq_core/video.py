@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import BadVideoError, InputNotFoundError
 from .files import atomic_write
 
 VIDEO_CODEC = "libx264"
@@ -134,11 +135,11 @@ def read_video(path: str | os.PathLike[str], *, max_frames: int | None = None) -
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"video {path}: no such file")
+        raise InputNotFoundError(f"video {path}: no such file")
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise ValueError(f"video {path}: the file has no video stream")
+                raise BadVideoError(f"video {path}: the file has no video stream")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 25)
             frames = []
@@ -148,9 +149,9 @@ def read_video(path: str | os.PathLike[str], *, max_frames: int | None = None) -
                     break
         waveform, rate = _read_audio_track(path)
     except av.FFmpegError as error:
-        raise ValueError(f"video {path}: cannot be decoded ({error}); convert it to MP4 (H.264) first") from error
+        raise BadVideoError(f"video {path}: cannot be decoded ({error}); convert it to MP4 (H.264) first") from error
     if not frames:
-        raise ValueError(f"video {path}: no frames could be decoded")
+        raise BadVideoError(f"video {path}: no frames could be decoded")
     return VideoClip(np.stack(frames), fps, waveform, rate)
 
 
@@ -177,7 +178,7 @@ def read_frames(path: str | os.PathLike[str], indices: Iterable[int]) -> np.ndar
                     break
     missing = [index for index in wanted if index not in found]
     if missing:
-        raise ValueError(f"video {path}: frames {missing[:5]} are beyond its end")
+        raise BadVideoError(f"video {path}: frames {missing[:5]} are beyond its end")
     return np.stack([found[index] for index in wanted])
 
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import torch
 
+from flowvq_core.errors import InputNotFoundError, InvalidOptionError
+
 MODEL_FOLDER = "flowvq"
 """``models/flowvq/``: generator checkpoints (users may add a ``flowvq:`` key to extra_model_paths.yaml)."""
 COEFFICIENT_SUFFIXES = (".safetensors", ".json")
@@ -60,9 +62,9 @@ def input_path(name: str) -> str:
     root = os.path.realpath(folder_paths.get_input_directory())
     path = os.path.realpath(os.path.join(root, name))
     if os.path.commonpath([root, path]) != root:
-        raise ValueError(f"{name!r} is outside ComfyUI's input folder; pick a file from the list")
+        raise InvalidOptionError(f"{name!r} is outside ComfyUI's input folder; pick a file from the list")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{name!r} is not in ComfyUI's input folder; put the file there or pick another")
+        raise InputNotFoundError(f"{name!r} is not in ComfyUI's input folder; put the file there or pick another")
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from flowvq_core.coefficients import CoefficientSequence
+from flowvq_core.errors import BadImageError
 from flowvq_core.face import FACE_MODEL_ID, UNIT_NAMES, GeometricRenderer, extract_video
 from flowvq_core.face.images import to_rgb_uint8_batch
 from flowvq_core.pipeline import Portrait, prepare_portrait
@@ -50,7 +51,7 @@ class FlowVQExtract3DMM:
         self, image: torch.Tensor, landmark_backend: str, crop_size: int, fps: float
     ) -> tuple[Portrait, CoefficientSequence]:
         if image.ndim != 4 or image.shape[0] == 0:
-            raise ValueError(f"image must be a ComfyUI IMAGE batch [B, H, W, 3], got shape {tuple(image.shape)}")
+            raise BadImageError(f"image must be a ComfyUI IMAGE batch [B, H, W, 3], got shape {tuple(image.shape)}")
         portrait = prepare_portrait(
             image[0], GeometricRenderer(), device=comfy.compute_device(), crop_size=crop_size,
             landmark_backend=landmark_backend,

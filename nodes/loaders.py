@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flowvq_core.checkpoint import checkpoint_kind
+from flowvq_core.errors import InvalidOptionError
 from flowvq_core.face import GeometricRenderer
 from flowvq_core.generator import GENERATOR_KIND, CoefficientGenerator
 from flowvq_core.pipeline import DEFAULT_GENERATOR, load_default_generator
@@ -93,4 +94,6 @@ class FlowVQLoadRenderer:
         if renderer.startswith(VQIG_PREFIX):
             path = comfy.model_path(renderer[len(VQIG_PREFIX) :])
             return (VQIGRenderer.load(path, device=comfy.compute_device(), precision=vqig_precision),)
-        raise ValueError(f"renderer {renderer!r} is not available; choose {GEOMETRIC!r} or a VQIG from the list")
+        raise InvalidOptionError(
+            f"renderer {renderer!r} is not available; choose {GEOMETRIC!r} or a VQIG from the list"
+        )

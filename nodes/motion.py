@@ -9,6 +9,7 @@ import torch
 from flowvq_core.audio import AudioFeatures, audio_features, load_audio, log_mel, mel_windows
 from flowvq_core.coefficients import CoefficientSequence
 from flowvq_core.emotions import EMOTIONS
+from flowvq_core.errors import InvalidOptionError
 from flowvq_core.face import FACE_MODEL_ID, UNIT_NAMES, extract_video
 from flowvq_core.face.images import to_rgb_uint8_batch
 from flowvq_core.generator import MAX_STRENGTH, CoefficientGenerator
@@ -120,7 +121,7 @@ class FlowVQEncodeEmotionReference:
         reference_audio: dict[str, Any] | None = None,
     ) -> tuple[EmotionCodes]:
         if (reference_images is None) == (reference_coefficients is None):
-            raise ValueError("connect exactly one reference: reference_images or reference_coefficients")
+            raise InvalidOptionError("connect exactly one reference: reference_images or reference_coefficients")
         if reference_coefficients is not None:
             expression, fps = reference_coefficients.expression[:1].float(), reference_coefficients.fps
         else:
@@ -215,11 +216,11 @@ class FlowVQPoseFlow:
         reference_coefficients: CoefficientSequence | None = None,
     ) -> tuple[CoefficientSequence]:
         if mode not in POSE_MODES:
-            raise ValueError(f"mode must be one of {POSE_MODES}, got {mode!r}")
+            raise InvalidOptionError(f"mode must be one of {POSE_MODES}, got {mode!r}")
         speech = speech_features(audio, generator)
         samples, frames = coefficients.num_samples, coefficients.num_frames
         if frames != speech.num_frames:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"coefficients have {frames} frames but the audio gives {speech.num_frames}; connect the same audio "
                 "to Expression Flow and Pose Flow"
             )
@@ -233,7 +234,7 @@ class FlowVQPoseFlow:
             pose = source[None, None].expand(samples, frames, -1).clone()
         else:
             if reference_coefficients is None:
-                raise ValueError("mode 'from reference' needs reference_coefficients connected")
+                raise InvalidOptionError("mode 'from reference' needs reference_coefficients connected")
             motion = reference_coefficients.pose[:1] - reference_coefficients.pose[:1, :1]
             index = torch.arange(frames) % motion.shape[1]
             pose = (source + motion[:, index]).expand(samples, -1, -1).clone()

@@ -8,6 +8,7 @@ import torch
 
 from flowvq_core.coefficients import CoefficientSequence
 from flowvq_core.emotions import EMOTIONS
+from flowvq_core.errors import InvalidOptionError
 from flowvq_core.face import GeometricRenderer
 from flowvq_core.face.crop import paste_back
 from flowvq_core.generator import CoefficientGenerator
@@ -45,7 +46,9 @@ class FlowVQRender:
         sample: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         if sample >= coefficients.num_samples:
-            raise ValueError(f"sample {sample} does not exist; the coefficients hold {coefficients.num_samples}")
+            raise InvalidOptionError(
+                f"sample {sample} does not exist; the coefficients hold {coefficients.num_samples}"
+            )
         source = face.source
         if not isinstance(renderer, GeometricRenderer):  # a learned renderer encodes the source crop its own way
             fitted = face.face
@@ -97,7 +100,7 @@ class FlowVQPasteBack:
     ) -> tuple[torch.Tensor]:
         box = face.face.crop
         if tuple(image.shape[1:3]) != (box.image_height, box.image_width):
-            raise ValueError(
+            raise InvalidOptionError(
                 f"image is {image.shape[2]}x{image.shape[1]} but the face was extracted from a "
                 f"{box.image_width}x{box.image_height} image; connect the same image as Extract 3DMM's"
             )

@@ -235,7 +235,7 @@ def test_bad_waveforms_name_the_input(samples: np.ndarray, sample_rate: int, pro
 
 def test_missing_file(tmp_path) -> None:
     path = tmp_path / "nowhere.wav"
-    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}.*not found"):
+    with pytest.raises(FileNotFoundError, match=rf"{re.escape(str(path))}.*not found"):
         load_audio(path)
 
 

@@ -186,7 +186,7 @@ def test_extension_is_case_insensitive(tmp_path: Path) -> None:
     assert CoefficientSequence.load(tmp_path / "CLIP.JSON").num_samples == 2
 
 
-@pytest.mark.parametrize(("extension", "error"), [(".safetensors", CheckpointError), (".json", ValueError)])
+@pytest.mark.parametrize(("extension", "error"), [(".safetensors", CheckpointError), (".json", FileNotFoundError)])
 def test_missing_file(tmp_path: Path, extension: str, error: type[Exception]) -> None:
     with pytest.raises(error, match=f"nothing{extension}.*does not exist"):
         CoefficientSequence.load(tmp_path / f"nothing{extension}")

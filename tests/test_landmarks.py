@@ -293,7 +293,7 @@ def test_face_alignment_wiring(monkeypatch: pytest.MonkeyPatch, astronaut: np.nd
 
 def test_face_alignment_failed_download_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_face_alignment(monkeypatch, urllib.error.URLError("no network"))
-    with pytest.raises(RuntimeError, match="could not download or load its model weights") as info:
+    with pytest.raises(ImportError, match="could not download or load its model weights") as info:
         FaceAlignmentBackend()
     assert "checkpoints" in str(info.value) and "mediapipe backend" in str(info.value)
 

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ..audio import log_mel, mel_windows
 from ..config import AudioConfig
+from ..errors import BadFileError, InvalidOptionError
 from ..files import atomic_write
 from ..flows.context import SequenceBatch
 
@@ -96,7 +97,7 @@ class CoefficientCorpus:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
         if metadata.get("kind") != CORPUS_KIND:
-            raise ValueError(f"{path}: not a FlowVQ coefficient corpus (kind {metadata.get('kind')!r})")
+            raise BadFileError(f"{path}: not a FlowVQ coefficient corpus (kind {metadata.get('kind')!r})")
         tensors = load_file(str(path))
         frames, mel_frames = tensors["frames"].tolist(), tensors["mel_frames"].tolist()
         expressions = tensors["expression"].float().split(frames)
@@ -147,7 +148,7 @@ class CorpusSampler:
             raise ValueError(f"kind must be 'expression' or 'pose', got {kind!r}")
         eligible = torch.nonzero(self.lengths >= frames).flatten()
         if len(eligible) == 0:
-            raise ValueError(f"no clip has {frames} frames; use shorter windows")
+            raise InvalidOptionError(f"no clip has {frames} frames; use shorter windows")
         clips = eligible[torch.randint(len(eligible), (size,), generator=generator)]
         offsets = (torch.rand(size, generator=generator) * (self.lengths[clips] - frames + 1)).long()
         first = self.starts[clips] + offsets

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import BadFileError
 from ..vqig.mapping import coefficient_windows
 from .prepare import prepared_sources, source_file_name
 
@@ -61,7 +62,7 @@ class PreparedFaces:
         """``count`` images [B, 3, S, S] in −1..1, each a random photo or a random frame of a random clip (every
         face image equally likely), mirrored at random when ``flip``."""
         if len(self) == 0:
-            raise ValueError(f"{self.root}: no face images; prepare photos (--layout ffhq) or videos first")
+            raise BadFileError(f"{self.root}: no face images; prepare photos (--layout ffhq) or videos first")
         picks = torch.randint(len(self), (count,), generator=generator).tolist()
         mirrors = torch.rand(count, generator=generator) < 0.5
         images = []
@@ -74,7 +75,7 @@ class PreparedFaces:
         """``count`` (source, target, coefficient window) triples, each from a random clip (never mirrored: the
         coefficients name left and right)."""
         if not self.clips:
-            raise ValueError(f"{self.root}: no video clips with face frames; run prepare on talking videos")
+            raise BadFileError(f"{self.root}: no video clips with face frames; run prepare on talking videos")
         sources, targets, windows = [], [], []
         for _ in range(count):
             clip = int(torch.randint(len(self.clips), (1,), generator=generator))

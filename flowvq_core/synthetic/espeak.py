@@ -22,6 +22,8 @@ from math import gcd
 import numpy as np
 from scipy import signal
 
+from ..errors import InvalidOptionError, MissingDependencyError
+
 SAMPLE_RATE = 16000
 """Rate of every waveform this module returns (the rate of :mod:`flowvq_core.audio`)."""
 
@@ -58,7 +60,7 @@ _PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE, _PARAM_WORDGAP = 1, 3, 4, 7
 _RATE_RANGE = (80, 450)  # espeakRATE_MINIMUM, espeakRATE_MAXIMUM (words per minute)
 
 
-class EspeakUnavailableError(RuntimeError):
+class EspeakUnavailableError(MissingDependencyError):
     """espeak-ng's library or its data cannot be found or initialised."""
 
 
@@ -241,7 +243,9 @@ class _Session:
     ) -> tuple[np.ndarray, list[tuple[str, int]]]:
         """int16 samples at ``native_rate`` and (symbol, start ms) phoneme events of ``text``."""
         if not self.select_voice(voice):
-            raise ValueError(f"unknown espeak voice {voice!r}; choose one of available_voices(), e.g. en-us, en-us+f3")
+            raise InvalidOptionError(
+                f"unknown espeak voice {voice!r}; choose one of available_voices(), e.g. en-us, en-us+f3"
+            )
         for parameter, value in parameters.items():
             self._lib.espeak_SetParameter(parameter, value, 0)
         self._samples, self._events = [], []
@@ -359,14 +363,16 @@ def speak(
     synthesis, so the same arguments give the same speech (unless another thread calls ``rand()`` meanwhile).
     """
     if not text.strip():
-        raise ValueError("speak: the text is empty; give words to say")
+        raise InvalidOptionError("speak: the text is empty; give words to say")
     if not _RATE_RANGE[0] <= rate <= _RATE_RANGE[1]:
-        raise ValueError(f"speak: rate must be in {_RATE_RANGE[0]}..{_RATE_RANGE[1]} words per minute, got {rate}")
+        raise InvalidOptionError(
+            f"speak: rate must be in {_RATE_RANGE[0]}..{_RATE_RANGE[1]} words per minute, got {rate}"
+        )
     for name, value in (("pitch", pitch), ("pitch_range", pitch_range)):
         if not 0 <= value <= 100:
-            raise ValueError(f"speak: {name} must be in 0..100, got {value}")
+            raise InvalidOptionError(f"speak: {name} must be in 0..100, got {value}")
     if word_gap < 0:
-        raise ValueError(f"speak: word_gap must be >= 0, got {word_gap}")
+        raise InvalidOptionError(f"speak: word_gap must be >= 0, got {word_gap}")
     parameters = {_PARAM_RATE: rate, _PARAM_PITCH: pitch, _PARAM_RANGE: pitch_range, _PARAM_WORDGAP: word_gap}
     with _LOCK, _open_session() as session:
         samples, events = session.synthesize(text, voice, parameters, seed % 2**32)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from ..config import GeneratorConfig
 from ..datasets.corpus import CoefficientCorpus
+from ..errors import InvalidOptionError
 from ..face.rig import FACE_MODEL_ID, NUM_UNITS
 from ..flows import ManifoldProjection
 from ..flows.context import SequenceBatch
@@ -113,7 +114,7 @@ def train_flows(
 ) -> dict:
     """Train ``config.stage`` on ``data`` into ``out``; returns the summary also written as ``summary.json``."""
     if config.stage not in STAGES:
-        raise ValueError(f"unknown stage {config.stage!r}; choose one of {', '.join(STAGES)}")
+        raise InvalidOptionError(f"unknown stage {config.stage!r}; choose one of {', '.join(STAGES)}")
     kind = STAGES[config.stage]
     ranks = distributed.setup(device)
     out = Path(out)

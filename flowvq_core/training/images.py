@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..datasets.face_images import MotionBatch, PreparedFaces
+from ..errors import InvalidOptionError
 from ..face.rig import FACE_MODEL_ID
 from ..vq import CodebookConfig, CodebookModel, CodebookTrainer, PatchDiscriminator, PerceptualLoss
 from ..vq.checkpoint import load_codebook, save_codebook
@@ -84,7 +85,7 @@ class ImageTrainingConfig(ConfigFile):
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
-            raise ValueError(f"unknown stage {self.stage!r}; choose one of {', '.join(STAGES)}")
+            raise InvalidOptionError(f"unknown stage {self.stage!r}; choose one of {', '.join(STAGES)}")
         for name, value in STAGE_DEFAULTS[self.stage].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -181,7 +182,7 @@ class _VQIGStage:
 
     def __init__(self, config: ImageTrainingConfig, ranks, *, init: str | None, codebook: str | None, perceptual, say):
         if not (init or codebook):
-            raise ValueError("train vqig needs the codebook stage's file: --codebook RUN/codebook.safetensors "
+            raise InvalidOptionError("train vqig needs the codebook stage's file: --codebook RUN/codebook.safetensors "
                              "(from train codebook), or --init a VQIG to continue")  # fmt: skip
         loaded = load_codebook(codebook) if codebook else None
         if init:  # continue a VQIG; a codebook file given too lends its discriminator

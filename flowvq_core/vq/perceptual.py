@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from ..errors import CheckpointError, InputNotFoundError
+
 VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512)
 """Convolution widths and max-pools of VGG19's feature extractor, up to relu5_4."""
 FEATURE_LAYERS = (3, 8, 17, 26, 35)
@@ -48,13 +50,15 @@ class PerceptualLoss(nn.Module):
     def from_file(cls, path: str | os.PathLike[str]) -> PerceptualLoss:
         """Load VGG19 weights from a safetensors file in torchvision's layout (a clear error if it does not fit)."""
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"VGG19 weights {path}: no such file")
+            raise InputNotFoundError(f"VGG19 weights {path}: no such file")
         tensors = load_file(os.fspath(path))
         features = vgg19_features()
         wanted = {f"features.{key}": value for key, value in features.state_dict().items()}
         missing = [key for key in wanted if key not in tensors]
         if missing:
-            raise ValueError(f"VGG19 weights {path}: missing {missing[:3]}…; export torchvision's vgg19 state dict")
+            raise CheckpointError(
+                f"VGG19 weights {path}: missing {missing[:3]}…; export torchvision's vgg19 state dict"
+            )
         features.load_state_dict({key[len("features.") :]: tensors[key] for key in wanted})
         return cls(features)
 

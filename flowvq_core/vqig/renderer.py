@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checkpoint import CheckpointError, load_module_state, read_checkpoint, save_checkpoint
+from ..errors import InvalidOptionError
 from ..face.rig import FACE_MODEL_ID
 from .config import VQIGConfig
 from .mapping import coefficient_windows
@@ -60,7 +61,7 @@ class VQIGRenderer:
         source codes and the returned frames stay float32. ``compile`` runs the per-frame forward through
         ``torch.compile`` (the first chunk of each size then takes a while to compile; later ones are faster)."""
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+            raise InvalidOptionError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.model = model.eval()
         self.chunk = chunk
         self.precision = precision
