@@ -45,7 +45,8 @@ class FlowConfig:
     """Sizes of one coefficient flow (ExpFlow or PoseFlow), paper §3.2."""
 
     dim: int = 64
-    """Size of the coefficient vector x_t (β_t for ExpFlow, ρ_t for PoseFlow); a property of the face model."""
+    """Size of the coefficient vector x_t (β_t for ExpFlow, ρ_t for PoseFlow); a property of the face model. The
+    paper's BFM has 64 expression coefficients; :meth:`expression` takes the open rig's 40 units, :meth:`pose` 6."""
     num_steps: int = 8
     """K flow steps (multi-actnorm → invertible 1×1 conv → conditional affine coupling)."""
     hidden: int = 256
@@ -81,14 +82,22 @@ class FlowConfig:
         return self.num_classes if self.use_emotion else 1
 
     @classmethod
-    def expression(cls, preset: str = "paper", dim: int = 64) -> FlowConfig:
-        """ExpFlow: source, audio, history and emotion in the context; Student-t mixture latent."""
-        return dataclasses.replace(_flow_sizes(preset), dim=dim)
+    def expression(cls, preset: str = "paper", dim: int | None = None) -> FlowConfig:
+        """ExpFlow: source, audio, history and emotion in the context; Student-t mixture latent. ``dim`` defaults
+        to the units of the face rig (``face.rig.NUM_UNITS``), so the default builds the model that runs."""
+        return dataclasses.replace(_flow_sizes(preset), dim=rig_units() if dim is None else dim)
 
     @classmethod
     def pose(cls, preset: str = "paper", dim: int = 6) -> FlowConfig:
         """PoseFlow: audio and pose history only; N(0, I) latent; plain actnorm (paper §3.2)."""
         return dataclasses.replace(_flow_sizes(preset), dim=dim, use_source=False, use_emotion=False, latent="gaussian")
+
+
+def rig_units() -> int:
+    """The expression size of the open face rig, imported on use so that reading a config stays light."""
+    from .face.rig import NUM_UNITS
+
+    return NUM_UNITS
 
 
 def _flow_sizes(preset: str) -> FlowConfig:
@@ -127,7 +136,8 @@ class GeneratorConfig:
     fps: float = 25.0
 
     @classmethod
-    def preset(cls, name: str = "paper", expression_dim: int = 64, pose_dim: int = 6) -> GeneratorConfig:
+    def preset(cls, name: str = "paper", expression_dim: int | None = None, pose_dim: int = 6) -> GeneratorConfig:
+        """The sizes of preset ``name``; the expression size defaults to the face rig's units."""
         return cls(
             expression=FlowConfig.expression(name, expression_dim),
             pose=FlowConfig.pose(name, pose_dim),

@@ -8,7 +8,8 @@ import pytest
 import torch
 from flow_helpers import perturb_, random_batch
 
-from flowvq_core.config import FlowConfig
+from flowvq_core.config import FlowConfig, GeneratorConfig
+from flowvq_core.face.rig import NUM_UNITS
 from flowvq_core.flows import ExpFlow, PoseFlow, StandardGaussian, StudentTMixture, extend_latent, history_windows
 
 
@@ -26,13 +27,15 @@ def test_extend_latent_plays_the_reference_back_and_forth():
     assert extend_latent(latent, 2)[0, :, 0].tolist() == [0, 1]
 
 
-def test_defaults_follow_the_paper():
+def test_defaults_follow_the_paper_at_the_face_rigs_size():
     exp, pose = ExpFlow(), PoseFlow()
     assert isinstance(exp.latent, StudentTMixture) and exp.latent.dof == 50 and exp.latent.num_classes == 9
     assert isinstance(pose.latent, StandardGaussian)
-    assert exp.config.dim == 64 and pose.config.dim == 6
+    assert exp.config.dim == NUM_UNITS == 40 and pose.config.dim == 6, (
+        "β has the rig's 40 units (BFM's 64 in the paper)"
+    )
     assert exp.config.history == 10 and exp.config.history_dropout == 0.5 and exp.config.audio_radius == 4
-    assert exp.steps.transforms[0].transforms[0].bias.shape == (9, 64), "multi-actnorm has a row per emotion"
+    assert exp.steps.transforms[0].transforms[0].bias.shape == (9, 40), "multi-actnorm has a row per emotion"
     assert pose.steps.transforms[0].transforms[0].bias.shape == (1, 6), "PoseFlow uses a plain actnorm"
     assert pose.context_encoder.source_token is None and pose.context_encoder.emotion_token is None
 
@@ -164,3 +167,14 @@ def test_expression_generation_needs_an_emotion(exp_flow):
 def test_pose_generation_runs_without_labels(pose_flow):
     batch = random_batch(pose_flow, batch=1, frames=5)
     assert pose_flow.generate(batch.windows[0], batch.source[0], num_samples=2).shape == (2, 5, 6)
+
+
+def test_default_configs_build_the_model_that_runs():
+    """GeneratorConfig() and every preset take the expression size from the face rig, so they describe a model
+    that the bundled face model can drive (the bundled generator itself is the small preset at that size)."""
+    from flowvq_core.pipeline import load_default_generator
+
+    assert GeneratorConfig().expression.dim == NUM_UNITS
+    for preset in ("paper", "small", "tiny"):
+        assert GeneratorConfig.preset(preset).expression.dim == NUM_UNITS
+    assert GeneratorConfig.preset("small") == load_default_generator().config
