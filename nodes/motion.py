@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from flowvq_core.audio import AudioFeatures, audio_features, load_audio, log_mel, mel_windows
+from flowvq_core.audio import load_audio, log_mel, mel_windows
 from flowvq_core.coefficients import CoefficientSequence
 from flowvq_core.emotions import EMOTIONS
 from flowvq_core.errors import InvalidOptionError
@@ -16,6 +16,7 @@ from flowvq_core.generator import MAX_STRENGTH, CoefficientGenerator
 from flowvq_core.pipeline import Portrait
 
 from . import comfy
+from .speech import speech_features
 from .types import CATEGORY, COEFFS, FACE, GENERATOR_INPUT, LATENT, EmotionCodes
 
 SEED = ("INT", {"default": 0, "min": 0, "max": 2**63 - 1, "control_after_generate": True,
@@ -25,11 +26,6 @@ STRENGTH = ("FLOAT", {"default": 1.0, "min": 0.0, "max": MAX_STRENGTH, "step": 0
                                  "2 exaggerated."})  # fmt: skip
 PROJECTION_CHOICES = ["model default", "on", "off"]
 POSE_MODES = ["audio-driven", "still", "from reference"]
-
-
-def speech_features(audio: dict[str, Any], generator: CoefficientGenerator) -> AudioFeatures:
-    """ComfyUI AUDIO → mel windows at the generator's frame rate (a clear error for silence or bad input)."""
-    return audio_features(audio, generator.config.fps, name="audio")
 
 
 def _projection(choice: str) -> bool | None:

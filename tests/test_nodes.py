@@ -286,3 +286,28 @@ def test_paste_back_refuses_another_image(comfy_env, portrait_image):
     with pytest.raises(ValueError, match="same image"):
         _node("FlowVQPasteBack").paste(torch.zeros(1, 300, 400, 3), crops, face, 0.1)
     assert np.isfinite(_node("FlowVQPasteBack").paste(portrait_image, crops, face, 0.0)[0].numpy()).all()
+
+
+def test_the_flow_blocks_decode_one_audio_once(comfy_env, portrait_image, audio, generator, monkeypatch):
+    """Sample SMM Latent, Expression Flow and Pose Flow given the same AUDIO compute its features once; another
+    AUDIO, or the same tensor changed in place, is decoded again."""
+    calls = []
+    real = nodes.speech.audio_features
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nodes.speech, "audio_features", counted)
+    monkeypatch.setattr(nodes.speech, "_cache", [])
+    face, _ = _node("FlowVQExtract3DMM").extract(portrait_image, "mediapipe", 512, 25.0)
+    (latent,) = _node("FlowVQSampleSMMLatent").sample(generator, "happy", 0.7, 0.0, 5, 10, audio)
+    (expressive,) = _node("FlowVQExpressionFlow").generate(generator, face, audio, latent, "model default")
+    _node("FlowVQPoseFlow").generate(generator, face, audio, expressive, 5, "audio-driven", 1.0)
+    assert len(calls) == 1
+    other = {"waveform": audio["waveform"].clone(), "sample_rate": audio["sample_rate"]}
+    _node("FlowVQSampleSMMLatent").sample(generator, "happy", 0.7, 0.0, 5, 10, other)
+    assert len(calls) == 2, "another AUDIO object is decoded"
+    other["waveform"].mul_(0.5)
+    (latent,) = _node("FlowVQSampleSMMLatent").sample(generator, "happy", 0.7, 0.0, 5, 10, other)
+    assert len(calls) == 3, "a waveform changed in place is decoded again"
