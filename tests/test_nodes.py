@@ -229,13 +229,20 @@ def test_pose_modes_amplitude_and_reference(comfy_env, portrait_image, audio, ge
         pose_flow(generator, face, short, coefficients, 0, "audio-driven", 1.0)
 
 
-def test_emotion_reference_from_coefficients(comfy_env, audio, generator):
-    expression = torch.zeros(1, 40, NUM_UNITS)
-    expression[..., unit_index("mouthSmileLeft")] = expression[..., unit_index("mouthSmileRight")] = 0.8
-    reference = CoefficientSequence(expression, torch.zeros(1, 40, 6), 25.0)
+def test_emotion_reference_from_coefficients(comfy_env, portrait_image, audio, generator):
+    smile = [unit_index("mouthSmileLeft"), unit_index("mouthSmileRight")]
+    face, _ = _node("FlowVQExtract3DMM").extract(portrait_image, "mediapipe", 512, 25.0)
     encode = _node("FlowVQEncodeEmotionReference").encode
-    (codes,) = encode(generator, 0.5, 0, reference_coefficients=reference, reference_audio=audio)
-    assert codes.strength == 0.5 and codes.latent.frames == 40 and not codes.latent.sampled
+    smiles = []
+    for level in (0.8, 0.0):
+        expression = torch.zeros(1, 40, NUM_UNITS)
+        expression[..., smile] = level
+        reference = CoefficientSequence(expression, torch.zeros(1, 40, 6), 25.0)
+        (codes,) = encode(generator, 1.0, 0, reference_coefficients=reference, reference_audio=audio)
+        assert codes.strength == 1.0 and codes.latent.frames == 40 and not codes.latent.sampled
+        (made,) = _node("FlowVQExpressionFlow").generate(generator, face, audio, codes, "model default")
+        smiles.append(float(made.expression[0][:, smile].mean()))
+    assert smiles[0] > 0.5 > 0.1 > smiles[1], f"a smiling reference smiles, a calm one does not: {smiles}"
     with pytest.raises(ValueError, match="exactly one reference"):
         encode(generator, 1.0, 0)
 

@@ -13,9 +13,11 @@ from skimage import data
 
 from flowvq_core.__main__ import main
 from flowvq_core.bench import speech_like_audio
+from flowvq_core.coefficients import CoefficientSequence
 from flowvq_core.config import GeneratorConfig
 from flowvq_core.face import FACE_MODEL_ID
 from flowvq_core.face.landmarks import NoFaceError
+from flowvq_core.face.rig import NUM_UNITS, unit_index
 from flowvq_core.generator import CoefficientGenerator
 from flowvq_core.pipeline import DEFAULT_GENERATOR, PRETRAINED_DIR, TalkingFacePipeline, load_default_generator
 from flowvq_core.video import read_video
@@ -111,6 +113,25 @@ def test_emotion_reference_from_coefficients(pipeline, astronaut):
     reference = pipeline.coefficients(portrait, pipeline.audio(_speech(0.8)), emotion="surprised", seed=5)
     transferred = pipeline.coefficients(portrait, speech, reference=reference, seed=0)
     assert transferred.expression.shape == (1, 25, reference.expression.shape[-1])
+
+
+def test_the_transferred_expression_follows_the_reference(pipeline, astronaut):
+    """A smiling reference makes a smile, a calm one none (on the smiling astronaut too), a frowning one lowered
+    brows: the reference, not the portrait or the seed, decides the expression."""
+    portrait = pipeline.prepare(astronaut)
+    speech = pipeline.audio(_speech(1.0))
+    smile = [unit_index("mouthSmileLeft"), unit_index("mouthSmileRight")]
+    brows = [unit_index("browDownLeft"), unit_index("browDownRight")]
+
+    def transferred(units: list[int]) -> torch.Tensor:
+        expression = torch.zeros(1, 40, NUM_UNITS)
+        expression[..., units] = 0.8
+        reference = CoefficientSequence(expression, torch.zeros(1, 40, 6), 25.0)
+        return pipeline.coefficients(portrait, speech, reference=reference, seed=0).expression[0]
+
+    smiling, calm, frowning = transferred(smile), transferred([]), transferred(brows)
+    assert float(smiling[:, smile].mean()) > 0.5 and float(calm[:, smile].mean()) < 0.1
+    assert float(frowning[:, brows].mean()) > 0.5 and float(smiling[:, brows].mean()) < 0.1
 
 
 def test_cli_generate_writes_the_video_and_reports_errors(tmp_path, capsys):
