@@ -280,6 +280,11 @@ def format_demo_result(result: DemoBenchResult) -> str:
     return "\n".join(rows)
 
 
+def demo_results_json(results: list[DemoBenchResult]) -> str:
+    rows = [{**vars(r), "seconds_per_speech_second": r.seconds_per_speech_second} for r in results]
+    return json.dumps(rows, indent=1)
+
+
 @dataclass
 class VQIGBenchResult:
     preset: str
@@ -322,6 +327,16 @@ def vqig_parameter_counts(preset: str = "paper") -> dict[str, int]:
     return counts
 
 
+def format_vqig_parameters(counts: dict[str, int], preset: str) -> str:
+    """The counts in millions, CodeFormer's beside them where it has the part (its counts are for the paper preset)."""
+    rows = [f"VQIG parameters ({preset} preset; CodeFormer's in the same setting where it has the part):"]
+    for name, count in counts.items():
+        reference = CODEFORMER_PARAMETERS.get(name)
+        beside = f"   CodeFormer {reference / 1e6:6.2f} M" if reference and preset == "paper" else ""
+        rows.append(f"  {name:<24} {count / 1e6:8.2f} M{beside}")
+    return "\n".join(rows)
+
+
 def bench_vqig(
     preset: str = "paper",
     frames: int = 8,
@@ -355,6 +370,13 @@ def bench_vqig(
             seconds = time.perf_counter() - start
     label = f"{target} {precision}" + (" compiled" if compile else "")
     return VQIGBenchResult(preset, label, size, frames, seconds, frames / seconds, memory.peak)
+
+
+def format_vqig_result(result: VQIGBenchResult) -> str:
+    return (
+        f"{result.device}: {result.frames} frames at {result.size} px in {result.seconds:.1f} s = "
+        f"{result.frames_per_second:.2f} frames/s, peak memory {result.peak_memory_mb:.0f} MB"
+    )
 
 
 @dataclass
@@ -412,3 +434,11 @@ def bench_training(
             seconds = time.perf_counter() - start
         results.append(TrainingBenchResult(stage, label, batch, steps, seconds, memory.peak))
     return results
+
+
+def format_training_results(results: list[TrainingBenchResult]) -> str:
+    return "\n".join(
+        f"{r.device}: {r.stage:<25} batch {r.batch}: {r.steps_per_second:6.2f} steps/s, "
+        f"peak memory {r.peak_memory_mb:.0f} MB"
+        for r in results
+    )

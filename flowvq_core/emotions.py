@@ -22,6 +22,8 @@ EMOTIONS: tuple[str, ...] = (
 NUM_EMOTIONS = len(EMOTIONS)
 NEUTRAL_ID = EMOTIONS.index("neutral")
 """The class that emotion strength 0 falls back to: calm speech."""
+MAX_STRENGTH = 2.0
+"""Emotion strength runs from 0 (neutral talking) through 1 (the emotion as learnt) to this (exaggerated)."""
 
 
 def emotion_id(emotion: str | int) -> int:

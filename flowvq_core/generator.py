@@ -18,7 +18,7 @@ from .audio import AudioFeatures
 from .checkpoint import CheckpointError, load_module_state, read_checkpoint, save_checkpoint
 from .coefficients import CoefficientSequence
 from .config import GeneratorConfig
-from .emotions import NEUTRAL_ID, emotion_id
+from .emotions import MAX_STRENGTH, NEUTRAL_ID, emotion_id
 from .errors import InvalidOptionError
 from .flows import ExpFlow, ManifoldProjection, PoseFlow
 from .flows.coefficient_flow import ProgressCallback, extend_latent
@@ -41,9 +41,6 @@ class SamplingDefaults:
 
 POSE_SEED_OFFSET = 1_000_003
 """The pose flow draws from seed + this, so expression settings never shift the head motion of a seed."""
-
-
-MAX_STRENGTH = 2.0
 
 
 @dataclass

@@ -8,11 +8,11 @@ import torch
 
 from flowvq_core.audio import load_audio, log_mel, mel_windows
 from flowvq_core.coefficients import CoefficientSequence
-from flowvq_core.emotions import EMOTIONS
+from flowvq_core.emotions import EMOTIONS, MAX_STRENGTH
 from flowvq_core.errors import InvalidOptionError
 from flowvq_core.face import FACE_MODEL_ID, UNIT_NAMES, extract_video
 from flowvq_core.face.images import to_rgb_uint8_batch
-from flowvq_core.generator import MAX_STRENGTH, CoefficientGenerator
+from flowvq_core.generator import CoefficientGenerator
 from flowvq_core.pipeline import Portrait
 
 from . import comfy

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flowvq_core import errors
-from flowvq_core.__main__ import main
+from flowvq_core.cli import main
 
 
 def test_every_user_error_is_also_the_builtin_a_caller_expects():

@@ -116,7 +116,7 @@ def test_pictures_are_written_as_labelled_pngs(tmp_path):
 def test_every_generator_is_graded_with_every_renderer(tmp_path):
     import argparse
 
-    from flowvq_core.__main__ import _eval_systems
+    from flowvq_core.cli.eval import eval_systems
     from flowvq_core.config import GeneratorConfig
     from flowvq_core.face import GeometricRenderer
     from flowvq_core.generator import CoefficientGenerator
@@ -127,7 +127,7 @@ def test_every_generator_is_graded_with_every_renderer(tmp_path):
     args = argparse.Namespace(
         generator=[str(tmp_path / "first.safetensors"), str(tmp_path / "second.safetensors")], renderer=["geometric"]
     )
-    systems = _eval_systems(args)
+    systems = eval_systems(args)
     assert [s.name for s in systems] == ["first+geometric", "second+geometric"]
     assert all(isinstance(s.renderer, GeometricRenderer) for s in systems)
-    assert [s.name for s in _eval_systems(argparse.Namespace(generator=None, renderer=None))] == ["bundled+geometric"]
+    assert [s.name for s in eval_systems(argparse.Namespace(generator=None, renderer=None))] == ["bundled+geometric"]

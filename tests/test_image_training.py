@@ -116,7 +116,7 @@ def test_a_vqig_trains_both_stages_over_the_codebook_file_and_renders(prepared, 
 
 
 def test_bad_training_requests_say_what_to_do(prepared, tmp_path, capsys):
-    from flowvq_core.__main__ import main
+    from flowvq_core.cli import main
     from flowvq_core.training import ImageTrainingConfig, train_images
 
     with pytest.raises(ValueError, match="--codebook"):
@@ -130,7 +130,7 @@ def test_bad_training_requests_say_what_to_do(prepared, tmp_path, capsys):
 
 
 def test_a_config_file_sets_the_run_and_flags_override_it(prepared, tmp_path):
-    from flowvq_core.__main__ import main
+    from flowvq_core.cli import main
 
     settings = tmp_path / "codebook.json"
     settings.write_text(json.dumps({"preset": "tiny", "steps": 5, "batch": 2, "workers": 0, "log_every": 1,

@@ -11,8 +11,8 @@ import pytest
 import torch
 from skimage import data
 
-from flowvq_core.__main__ import main
 from flowvq_core.bench import speech_like_audio
+from flowvq_core.cli import main
 from flowvq_core.coefficients import CoefficientSequence
 from flowvq_core.config import GeneratorConfig
 from flowvq_core.face import FACE_MODEL_ID

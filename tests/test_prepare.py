@@ -14,8 +14,8 @@ pytest.importorskip("mediapipe")
 
 from video_helpers import astronaut_talking_frames  # noqa: E402
 
-from flowvq_core.__main__ import main  # noqa: E402
 from flowvq_core.bench import speech_like_audio  # noqa: E402
+from flowvq_core.cli import main  # noqa: E402
 from flowvq_core.datasets.prepare import discover, load_prepared_corpus, prepare  # noqa: E402
 from flowvq_core.face.crop import CropBox, crop_images  # noqa: E402
 from flowvq_core.video import read_frames, read_video, write_mp4  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from flowvq_core import versions
-from flowvq_core.__main__ import main
+from flowvq_core.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

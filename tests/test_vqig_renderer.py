@@ -64,8 +64,8 @@ def test_generate_renders_through_a_vqig_checkpoint(renderer, tmp_path):
     import av
     import soundfile
 
-    from flowvq_core.__main__ import main
     from flowvq_core.bench import speech_like_audio
+    from flowvq_core.cli import main
 
     renderer.save(tmp_path / "vqig.safetensors")
     soundfile.write(tmp_path / "speech.wav", speech_like_audio(0.4), 16000)
