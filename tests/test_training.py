@@ -1,5 +1,5 @@
 """``train``: the flows on prepared data; a killed run resumed equals an uninterrupted one; torchrun on two CPU
-processes keeps both ranks identical and only rank 0 writes."""
+processes keeps both ranks identical and only rank 0 writes; a time budget ends a run as its steps would."""
 
 from __future__ import annotations
 
@@ -96,8 +96,8 @@ def test_torchrun_on_two_cpu_processes_keeps_ranks_identical_and_rank_0_writes(p
 
 
 def test_a_corpus_file_trains_too_and_bad_stages_are_named(tmp_path):
-    from flowvq_core.__main__ import main
     from flowvq_core.bench import speech_like_audio
+    from flowvq_core.cli import main
     from flowvq_core.datasets.corpus import CoefficientCorpus
     from flowvq_core.training import FlowTrainingConfig, train_flows
 
@@ -111,6 +111,34 @@ def test_a_corpus_file_trains_too_and_bad_stages_are_named(tmp_path):
         train_flows(FlowTrainingConfig(stage="vqgan"), tmp_path / "corpus.safetensors", tmp_path / "x")
     assert main(["train", "expflow", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "y")]) == 2
     shutil.rmtree(tmp_path / "run")
+
+
+def test_a_time_budget_ends_expflow_as_its_steps_would_and_poseflow_keeps_the_bank_it_starts_from(tmp_path):
+    from flowvq_core.bench import speech_like_audio
+    from flowvq_core.datasets.corpus import CoefficientCorpus
+    from flowvq_core.generator import CoefficientGenerator
+    from flowvq_core.training import FlowTrainingConfig, train_flows
+
+    items = [(speech_like_audio(1.0, seed=i), torch.rand(25, 40).numpy() * 0.3, 0.02 * torch.randn(25, 6).numpy(),
+              i % 9, 25.0) for i in range(2)]  # fmt: skip
+    CoefficientCorpus.from_waveforms(items).save(tmp_path / "corpus.safetensors")
+    settings = {"preset": "tiny", "batch": 2, "frames": 8, "bank_batches": 1}
+    config = FlowTrainingConfig(stage="expflow", steps=50, max_minutes=0.0, **settings)
+    summary = train_flows(config, tmp_path / "corpus.safetensors", tmp_path / "exp", device="cpu", say=lambda _: None)
+    state = json.loads(read_checkpoint(tmp_path / "exp" / "state.safetensors").config_json)
+    assert summary["steps"] == 1 and state["step"] == 1, "the budget (0 minutes) is spent after the first step"
+    with open(tmp_path / "exp" / "log.csv", newline="") as handle:
+        assert [row["step"] for row in csv.DictReader(handle)] == ["1"]
+    expression = CoefficientGenerator.load(tmp_path / "exp" / "generator.safetensors")
+    assert expression.projection is not None and expression.projection.bank.shape == (2 * 8, 40)
+    config = FlowTrainingConfig(stage="poseflow", steps=1, **settings)
+    init = str(tmp_path / "exp" / "generator.safetensors")
+    train_flows(config, tmp_path / "corpus.safetensors", tmp_path / "pose", init=init, device="cpu", say=lambda _: None)
+    both = CoefficientGenerator.load(tmp_path / "pose" / "generator.safetensors")
+    before, after = expression.state_dict(), both.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("expression.", "projection.")))
+    pose = [k for k in before if k.startswith("pose.")]
+    assert before.keys() == after.keys() and not all(torch.equal(before[k], after[k]) for k in pose), "PoseFlow trained"
 
 
 def test_the_log_writes_every_column_to_csv_and_only_numbers_to_tensorboard(tmp_path):

@@ -9,7 +9,6 @@ from .invconv import InvertibleLinearLU
 from .latent import StandardGaussian, StudentTMixture
 from .projection import ManifoldProjection
 from .step import FlowStep
-from .training import TrainingLog, train_flow
 
 __all__ = [
     "CoefficientFlow",
@@ -28,9 +27,7 @@ __all__ = [
     "SequenceBatch",
     "StandardGaussian",
     "StudentTMixture",
-    "TrainingLog",
     "Transform",
     "extend_latent",
     "history_windows",
-    "train_flow",
 ]

@@ -4,7 +4,8 @@ Every step's batch and random draws (history dropout, consistency samples) come 
 step), so a run stopped at any checkpoint and resumed with ``--resume`` takes exactly the steps an uninterrupted run
 takes. Checkpoints (``state.safetensors``: weights, Adam's state, the step) are written by rank 0 every
 ``checkpoint_every`` steps, with a usable ``generator.safetensors`` beside them; ``log.csv`` gets the losses (and
-TensorBoard when it is installed). After ExpFlow the manifold-projection bank is built and stored in the generator.
+TensorBoard when it is installed). After ExpFlow the manifold-projection bank is built and stored in the generator;
+PoseFlow keeps the bank of the generator it starts from (``init``), whose ExpFlow it leaves as it is.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class FlowTrainingConfig(ConfigFile):
     ema_decay: float = 0.0
     """Exponential moving average of the weights (e.g. 0.999); the written generator then holds the average."""
     bank_batches: int = 8
+    max_minutes: float | None = None
+    """Stop at the first step that ends after this many minutes of training and finish as if ``steps`` were reached
+    (bank, summary): a time budget for a leased GPU."""
 
 
 class _Loss(nn.Module):
@@ -131,7 +135,10 @@ def train_flows(
             GeneratorConfig.preset(config.preset, expression_dim=NUM_UNITS, pose_dim=6), face_model_id=FACE_MODEL_ID
         )
         if init:
-            generator.load_state_dict(CoefficientGenerator.load(init).state_dict(), strict=False)
+            start_from = CoefficientGenerator.load(init)
+            generator.load_state_dict(start_from.state_dict(), strict=False)
+            if kind == "pose":
+                generator.projection = start_from.projection
         generator = generator.to(ranks.device)
         flow = getattr(generator, kind)
         sampler = corpus.sampler(ranks.device)
@@ -152,7 +159,9 @@ def train_flows(
         log = TrainingLog(out, LOG_FIELDS, main=ranks.main, resume=start > 0, say=say, name=config.stage,
                           steps=config.steps, first_step=start)  # fmt: skip
         began = time.perf_counter()
+        deadline = None if config.max_minutes is None else time.monotonic() + 60 * config.max_minutes
         stop = StopRequest(enabled=not ranks.distributed)  # from here on Ctrl-C ends the run at a step's end
+        done = start
         for step in range(start, config.steps):
             warmup_learning_rate(optimizer, config.learning_rate, step, config.warmup_steps)
             seed = step_seed(config.seed, ranks.rank, step)
@@ -167,13 +176,14 @@ def train_flows(
             optimizer.step()
             average.update()
             done = step + 1
-            if done % config.log_every == 0 or done == config.steps:
+            last = done == config.steps or _out_of_time(ranks, deadline)
+            if done % config.log_every == 0 or last:
                 losses = {name: float(value.detach()) for name, value in
                           (("loss", total), ("nll", nll), ("consistency", consistency))}  # fmt: skip
                 log.row(step=done, lr=optimizer.param_groups[0]["lr"], seconds=round(time.perf_counter() - began, 2),
                         **losses)  # fmt: skip
             stopping = stop.requested
-            if done % config.checkpoint_every == 0 or done == config.steps or stopping:
+            if done % config.checkpoint_every == 0 or last or stopping:
                 if ranks.main:
                     extra = {"config": dataclasses.asdict(config)}
                     save_training_state(state_path, {"model": flow}, {"optimizer": optimizer}, step=done,
@@ -188,19 +198,28 @@ def train_flows(
                 distributed.barrier(ranks)
             if stopping:
                 return stopped(config.stage, done, start, say, log)
+            if last:
+                break
         flow.eval()
-        summary = run_summary(ranks, flow, stage=config.stage, steps=config.steps, resumed_from=start)
+        summary = run_summary(ranks, flow, stage=config.stage, steps=done, resumed_from=start)
         if ranks.main:
             if kind == "expression":
                 _store_bank(generator, flow, average, sampler, config, generator_path)
             (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-            say(f"{config.stage}: {config.steps} steps → {generator_path}")
+            say(f"{config.stage}: {done} steps → {generator_path}")
         log.close()
         return summary
     finally:
         if stop is not None:
             stop.restore()
         distributed.teardown(ranks)
+
+
+def _out_of_time(ranks: distributed.Ranks, deadline: float | None) -> bool:
+    """Whether the time budget is spent, agreed by every rank (one rank stopping alone would hang the others)."""
+    if deadline is None:
+        return False
+    return any(distributed.gather(ranks, time.monotonic() > deadline))
 
 
 @torch.no_grad()
