@@ -1,16 +1,18 @@
 """The one path from portrait + speech to a talking-head video, shared by the command line and the ComfyUI nodes.
 
 image → ``extract`` (neutral mesh, β₀, ρ₀, crop) → ``CoefficientGenerator`` (ExpFlow + PoseFlow over the audio)
-→ ``GeometricRenderer`` (frames, chunk by chunk) → optional paste-back into the full photo → frames + audio + fps.
-Rendering streams in chunks, so a long speech needs no more memory than a short one beyond the frames it returns
-(and none at all when :meth:`TalkingFacePipeline.stream` feeds an encoder).
+→ a :class:`~flowvq_core.rendering.Renderer` (the ``GeometricRenderer`` unless given another; frames, chunk by chunk)
+→ optional paste-back into the full photo → frames + audio + fps. Rendering streams in chunks, so a long speech
+needs no more memory than a short one beyond the frames it returns (and none at all when
+:meth:`TalkingFacePipeline.stream` feeds an encoder).
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,14 @@ from .errors import InputNotFoundError
 from .face import FittedFace, GeometricRenderer, extract, extract_video
 from .face.crop import paste_back
 from .face.images import load_image, to_rgb_uint8
-from .face.renderer import RenderSource
 from .generator import CoefficientGenerator, ExpressionLatent, check_strength
+from .rendering import Renderer, render_chunks
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_GENERATOR = PRETRAINED_DIR / "flowvq_small_synthetic.safetensors"
 """The bundled generator (ExpFlow + PoseFlow trained on the synthetic corpus; model card beside it)."""
 RENDER_CHUNK = 16
+"""Frames the default (geometric) renderer draws at once."""
 
 Progress = Callable[[int, int], None]
 """progress(done, total) over generation (two flows) and rendering."""
@@ -39,12 +42,39 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class Portrait:
-    """A photo made ready to animate: the fitted face, the renderer's source, and the photo for paste-back."""
+    """A photo made ready to animate: the photo for paste-back, the fitted face and its crop, and renderers' sources.
+
+    :attr:`source` is what the portrait's own renderer prepared; :meth:`source_for` gives any renderer's, prepared
+    from the same crop and face on first use and kept while that renderer lives, so a portrait renders through any
+    renderer without knowing its kind.
+    """
 
     image: Tensor
     """[H, W, 3] float 0..1, the full photo."""
     face: FittedFace
-    source: RenderSource
+    face_crop: Tensor
+    """[S, S, 3] float 0..1, the face crop that renderers prepare their sources from."""
+    renderer: Renderer
+    """The renderer the portrait was prepared for."""
+    _sources: dict[int, tuple[weakref.ref[Renderer], Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    @property
+    def source(self) -> Any:
+        """The source of the portrait's own renderer."""
+        return self.source_for(self.renderer)
+
+    def source_for(self, renderer: Renderer) -> Any:
+        """``renderer``'s source for this portrait: prepared once, then reused (dropped when the renderer goes)."""
+        key = id(renderer)
+        cached = self._sources.get(key)
+        if cached is not None and cached[0]() is renderer:
+            return cached[1]
+        source = renderer.prepare(self.face_crop, self.face.neutral, self.face.expression, self.face.pose)
+        sources = self._sources
+        self._sources[key] = (weakref.ref(renderer, lambda _: sources.pop(key, None)), source)
+        return source
 
 
 @dataclass
@@ -74,7 +104,7 @@ class VideoSummary:
 
 def prepare_portrait(
     image: Any,
-    renderer: GeometricRenderer,
+    renderer: Renderer,
     *,
     device: str | torch.device = "cpu",
     crop_size: int = 512,
@@ -87,8 +117,9 @@ def prepare_portrait(
     rgb = load_image(image) if isinstance(image, str | os.PathLike) else to_rgb_uint8(image, name="image")
     face = extract(rgb, backend=landmark_backend, crop_size=crop_size, name="image")
     photo = torch.tensor(rgb, device=device, dtype=torch.float32) / 255
-    source = renderer.prepare(face.crop_image(rgb).to(device), face.neutral, face.expression, face.pose)
-    return Portrait(image=photo, face=face, source=source)
+    portrait = Portrait(image=photo, face=face, face_crop=face.crop_image(rgb).to(device), renderer=renderer)
+    portrait.source_for(renderer)  # prepared now, so that a crop the renderer cannot take fails before any work
+    return portrait
 
 
 def load_default_generator(device: str | torch.device = "cpu") -> CoefficientGenerator:
@@ -118,7 +149,7 @@ class TalkingFacePipeline:
     def __init__(
         self,
         generator: CoefficientGenerator | None = None,
-        renderer: GeometricRenderer | None = None,
+        renderer: Renderer | None = None,
         *,
         device: str | torch.device | None = "cpu",
         crop_size: int = 512,
@@ -214,15 +245,9 @@ class TalkingFacePipeline:
         """Frames [N, H, W, 3] float 0..1, chunk by chunk (the crop, or pasted back into the full photo)."""
         expression = coefficients.expression[sample].to(self.device)
         pose = coefficients.pose[sample].to(self.device)
-        total = expression.shape[0]
-        for start in range(0, total, RENDER_CHUNK):
-            chunk = slice(start, start + RENDER_CHUNK)
-            frames = self.renderer.render_frames(portrait.source, expression[chunk], pose[chunk])
-            if full_frame:
-                frames = paste_back(portrait.image, frames, portrait.face.crop)
-            if progress is not None:
-                progress(min(start + RENDER_CHUNK, total), total)
-            yield frames
+        source = portrait.source_for(self.renderer)
+        for frames, _ in render_chunks(self.renderer, source, expression, pose, progress=progress):
+            yield paste_back(portrait.image, frames, portrait.face.crop) if full_frame else frames
 
     def stream(
         self,

@@ -7,6 +7,7 @@ from flowvq_core.errors import InvalidOptionError
 from flowvq_core.face import GeometricRenderer
 from flowvq_core.generator import GENERATOR_KIND, CoefficientGenerator
 from flowvq_core.pipeline import DEFAULT_GENERATOR, load_default_generator
+from flowvq_core.rendering import Renderer
 from flowvq_core.vqig.renderer import PRECISIONS, VQIG_KIND, VQIGRenderer
 
 from . import comfy
@@ -88,7 +89,7 @@ class FlowVQLoadRenderer:
 
     def load(
         self, renderer: str, warp_grid: int, mouth_interior: bool, vqig_precision: str = "float32"
-    ) -> tuple[GeometricRenderer | VQIGRenderer]:
+    ) -> tuple[Renderer]:
         if renderer == GEOMETRIC:
             return (GeometricRenderer(grid_size=warp_grid, mouth_interior=mouth_interior),)
         if renderer.startswith(VQIG_PREFIX):

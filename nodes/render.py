@@ -12,8 +12,8 @@ from flowvq_core.errors import InvalidOptionError
 from flowvq_core.face import GeometricRenderer
 from flowvq_core.face.crop import paste_back
 from flowvq_core.generator import CoefficientGenerator
-from flowvq_core.pipeline import RENDER_CHUNK, Portrait, TalkingFacePipeline, load_default_generator
-from flowvq_core.vqig.renderer import VQIGRenderer
+from flowvq_core.pipeline import Portrait, TalkingFacePipeline, load_default_generator
+from flowvq_core.rendering import Renderer, render_chunks
 
 from . import comfy
 from .motion import SEED, STRENGTH
@@ -26,7 +26,8 @@ class FlowVQRender:
     RETURN_TYPES = ("IMAGE", "MASK")
     RETURN_NAMES = ("frames", "face_mask")
     OUTPUT_TOOLTIPS = ("The face crops [T, S, S, 3] (S: Extract 3DMM's crop size).",
-                       "Where the face is in each crop (1 inside).")  # fmt: skip
+                       "Where the face is in each crop (1 inside; all ones from a VQIG, which draws the whole "
+                       "crop).")  # fmt: skip
     FUNCTION = "render"
 
     @classmethod
@@ -42,29 +43,19 @@ class FlowVQRender:
         }  # fmt: skip
 
     def render(
-        self, renderer: GeometricRenderer | VQIGRenderer, face: Portrait, coefficients: CoefficientSequence,
-        sample: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        self, renderer: Renderer, face: Portrait, coefficients: CoefficientSequence, sample: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if sample >= coefficients.num_samples:
             raise InvalidOptionError(
                 f"sample {sample} does not exist; the coefficients hold {coefficients.num_samples}"
             )
-        source = face.source
-        if not isinstance(renderer, GeometricRenderer):  # a learned renderer encodes the source crop its own way
-            fitted = face.face
-            source = renderer.prepare(face.source.image, fitted.neutral, fitted.expression, fitted.pose)
-        device = source.image.device
-        expression = coefficients.expression[sample].to(device)
-        pose = coefficients.pose[sample].to(device)
-        total = expression.shape[0]
-        progress = comfy.progress_bar(total)
+        expression, pose = coefficients.expression[sample], coefficients.pose[sample]
+        progress = comfy.progress_bar(expression.shape[0])
+        chunks = render_chunks(renderer, face.source_for(renderer), expression, pose, masks=True, progress=progress)
         frames, masks = [], []
-        for start in range(0, total, RENDER_CHUNK):
-            chunk = slice(start, start + RENDER_CHUNK)
-            crop, mask = renderer.render(source, expression[chunk], pose[chunk])
+        for crop, mask in chunks:
             frames.append(crop.to(comfy.output_device()))
             masks.append(mask.to(comfy.output_device()))
-            progress(min(start + RENDER_CHUNK, total), total)
         return torch.cat(frames), torch.cat(masks)
 
 
@@ -148,7 +139,7 @@ class FlowVQTalkingFace:
         seed: int,
         full_frame: bool,
         generator: CoefficientGenerator | None = None,
-        renderer: GeometricRenderer | VQIGRenderer | None = None,
+        renderer: Renderer | None = None,
     ) -> tuple[torch.Tensor, dict[str, Any], float]:
         device = comfy.compute_device()
         pipeline = TalkingFacePipeline(

@@ -13,11 +13,15 @@ from skimage import data
 
 pytest.importorskip("mediapipe")
 
+from renderer_helpers import WindowMeanRenderer, tiny_vqig  # noqa: E402
+
 import nodes  # noqa: E402
 from flowvq_core.bench import speech_like_audio  # noqa: E402
 from flowvq_core.coefficients import CoefficientSequence  # noqa: E402
+from flowvq_core.face import GeometricRenderer  # noqa: E402
 from flowvq_core.face.rig import NUM_UNITS, unit_index  # noqa: E402
 from flowvq_core.pipeline import load_default_generator  # noqa: E402
+from flowvq_core.rendering import render_all  # noqa: E402
 
 
 class Interrupted(BaseException):
@@ -285,6 +289,36 @@ def test_cancelling_stops_rendering(comfy_env, portrait_image):
     (renderer,) = _node("FlowVQLoadRenderer").load(nodes.loaders.GEOMETRIC, 32, True)
     with pytest.raises(Interrupted):
         _node("FlowVQRender").render(renderer, face, long, 0)
+
+
+RENDERERS = {
+    "geometric": lambda: GeometricRenderer(chunk=3),
+    "vqig": lambda: tiny_vqig(chunk=2),
+    "unknown": WindowMeanRenderer,
+}
+
+
+@pytest.mark.parametrize("kind", list(RENDERERS))
+def test_render_takes_any_renderer_and_the_face_gives_it_its_source(comfy_env, portrait_image, kind):
+    """No renderer is special to the Render node: one it has never heard of renders like the built-in ones."""
+    renderer = RENDERERS[kind]()
+    face, coefficients = _node("FlowVQExtract3DMM").extract(portrait_image, "mediapipe", 128, 25.0)
+    expression = coefficients.expression.expand(1, 5, -1).clone()
+    expression[0, :, unit_index("jawOpen")] = torch.linspace(0, 0.6, 5)
+    moving = CoefficientSequence(expression, coefficients.pose.expand(1, 5, -1), 25.0)
+    frames, masks = _node("FlowVQRender").render(renderer, face, moving, 0)
+    expected = render_all(renderer, face.source_for(renderer), expression[0], moving.pose[0])
+    assert torch.equal(frames, expected[0]) and torch.equal(masks, expected[1])
+    assert comfy_env.updates[-1] == (5, 5)
+    (full,) = _node("FlowVQPasteBack").paste(portrait_image, frames, face, 0.1, masks)
+    assert full.shape == (5, *portrait_image.shape[1:])
+
+
+def test_the_all_in_one_node_takes_a_renderer_it_has_never_heard_of(comfy_env, portrait_image, audio, generator):
+    renderer = WindowMeanRenderer()
+    frames, _, fps = _node("FlowVQTalkingFace").generate(portrait_image, audio, "happy", 1.0, 0, False, generator,
+                                                         renderer)  # fmt: skip
+    assert frames.shape == (30, 512, 512, 3) and renderer.prepared == 1
 
 
 def test_paste_back_refuses_another_image(comfy_env, portrait_image):

@@ -9,7 +9,7 @@ the source), as are frames where FaceMesh found no face in the real or the rende
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,23 +19,12 @@ from ..face.crop import crop_images
 from ..face.fitting import rigid_vertices
 from ..face.images import to_rgb_uint8_batch
 from ..face.topology import face_topology
+from ..rendering import Renderer, render_chunks
 from .face_measures import eye_opening, lip_gap, similarity_align, track_frames
 from .sharpness import cpbd
 
-RENDER_CHUNK = 16
-"""Frames rendered at once by :func:`self_reenact`."""
 FLAT_CURVE = 1e-6
 """A lip-gap or eye-opening curve (inter-ocular units) with a smaller standard deviation has no variation."""
-
-
-class Renderer(Protocol):
-    """What :func:`self_reenact` drives: the geometric renderer and the VQIG renderer both fit."""
-
-    def prepare(
-        self, image: torch.Tensor, neutral: torch.Tensor, expression: torch.Tensor, pose: torch.Tensor
-    ) -> Any: ...
-
-    def render_frames(self, source: Any, expression: torch.Tensor, pose: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -180,6 +169,5 @@ def self_reenact(
     fitted = extract_video(rgb, crop_size=crop_size, smoothing=smoothing)
     crops = crop_images(torch.from_numpy(rgb).float() / 255, fitted.crop)
     source = renderer.prepare(crops[0], fitted.neutral, fitted.expression[0], fitted.pose[0])
-    chunks = [slice(start, start + RENDER_CHUNK) for start in range(0, len(rgb), RENDER_CHUNK)]
-    rendered = [_to_uint8(renderer.render_frames(source, fitted.expression[c], fitted.pose[c])) for c in chunks]
+    rendered = [_to_uint8(frames) for frames, _ in render_chunks(renderer, source, fitted.expression, fitted.pose)]
     return _to_uint8(crops), np.concatenate(rendered), fitted

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,9 +32,13 @@ import torch
 from ..emotions import EMOTIONS
 from ..errors import BadVideoError, InputNotFoundError, InvalidOptionError, MissingDependencyError
 from ..files import atomic_write_text
+from ..rendering import Renderer, render_chunks
 from . import assets
 from .emotion_judge import FER_CLASSES
 from .face_measures import blink_onsets, eye_opening, lip_gap, track_frames
+
+if TYPE_CHECKING:
+    from ..pipeline import Portrait
 
 Say = Callable[[str], None]
 
@@ -79,11 +83,11 @@ LIPSYNC_EMOTION = "neutral"
 
 @dataclass
 class System:
-    """One thing to grade: a generator with a renderer (any object with ``prepare`` and ``render_frames``)."""
+    """One thing to grade: a generator with a renderer."""
 
     name: str
     generator: Any
-    renderer: Any
+    renderer: Renderer
 
 
 @dataclass
@@ -189,19 +193,12 @@ def probe_video(path: Path) -> UserVideo:
     return UserVideo(path, has_audio)
 
 
-def render_run(system: System, portrait: Any, speech: Any, emotion: str, seed: int) -> Rendered:
+def render_run(system: System, portrait: Portrait, speech: Any, emotion: str, seed: int) -> Rendered:
     """Generate β̂, ρ̂ for ``speech`` from the portrait, render them, and read the frames with FaceMesh."""
-    from ..pipeline import RENDER_CHUNK
-
     sequence = system.generator.generate(speech, portrait.face.expression, portrait.face.pose, emotion, seed=seed)
     expression, pose = sequence.expression[0].cpu(), sequence.pose[0].cpu()
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(expression), RENDER_CHUNK):
-            chunk = slice(start, start + RENDER_CHUNK)
-            frames = system.renderer.render_frames(portrait.source, expression[chunk], pose[chunk])
-            chunks.append((frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy())
-    frames = np.concatenate(chunks)
+    chunks = render_chunks(system.renderer, portrait.source_for(system.renderer), expression, pose)
+    frames = np.concatenate([(frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy() for frames, _ in chunks])
     tracked = track_frames(frames, name="rendered frames")
     return Rendered(expression.numpy(), pose.numpy(), frames, tracked.points, tracked.found, speech.fps)
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..rendering import render_all
 from . import topology
 from .pose import project
 from .rig import ExpressionRig
@@ -124,7 +125,16 @@ class RenderSource:
 
 
 class GeometricRenderer:
-    """Warp a source crop to new expression and pose coefficients; CPU or CUDA, batched over frames."""
+    """Warp a source crop to new expression and pose coefficients; CPU or CUDA, batched over frames.
+
+    A :class:`~flowvq_core.rendering.Renderer`: each frame is drawn from its own coefficients (no context), and its
+    mask is the posed face outline. The mouth's and eyes' regions are laid out over the whole chunk, though, and
+    beyond a frame's own mouth corners its lip seam (and, faintly, its mouth paint) reaches across the chunk's mouth
+    box: near the corners a frame can differ a little with the frames rendered beside it.
+    """
+
+    context = 0
+    """Frames of coefficients either side of a frame that its image depends on: none."""
 
     def __init__(self, grid_size: int = 32, border_anchors: int = 12, mouth_interior: bool = True, chunk: int = 16):
         self.grid_size = grid_size
@@ -152,32 +162,18 @@ class GeometricRenderer:
             mouth_area=mouth_area,
         )
 
-    @torch.no_grad()
     def render(self, source: RenderSource, expression: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
         """β̂ [T, U] and ρ̂ [T, 6] → frames [T, S, S, 3] and face masks [T, S, S] on the source image's device."""
-        return self._render(source, expression, pose, with_masks=True)
+        return render_all(self, source, expression, pose, masks=True)
 
-    @torch.no_grad()
     def render_frames(self, source: RenderSource, expression: Tensor, pose: Tensor) -> Tensor:
         """Frames alone (no face masks to compute): what a video needs."""
-        return self._render(source, expression, pose, with_masks=False)[0]
+        return render_all(self, source, expression, pose, masks=False)[0]
 
-    def _render(
-        self, source: RenderSource, expression: Tensor, pose: Tensor, *, with_masks: bool
+    def render_chunk(
+        self, source: RenderSource, expression: Tensor, pose: Tensor, *, masks: bool
     ) -> tuple[Tensor, Tensor | None]:
-        frames, masks = [], []
-        for start in range(0, expression.shape[0], self.chunk):
-            chunk = slice(start, start + self.chunk)
-            rendered, mask = self._render_chunk(source, expression[chunk], pose[chunk], with_masks)
-            frames.append(rendered)
-            masks.append(mask)
-        if len(frames) == 1:
-            return frames[0], masks[0]
-        return torch.cat(frames), torch.cat(masks) if with_masks else None
-
-    def _render_chunk(
-        self, source: RenderSource, expression: Tensor, pose: Tensor, with_masks: bool = True
-    ) -> tuple[Tensor, Tensor | None]:
+        """β̂ [N, U] and ρ̂ [N, 6] → frames [N, S, S, 3] and, with ``masks``, face masks [N, S, S] (else None)."""
         image = source.image
         device, size = image.device, image.shape[0]
         batch = expression.shape[0]
@@ -222,14 +218,14 @@ class GeometricRenderer:
             frames = _show_eyeball(frames, image, region, source.vertices.to(image) * size, landmarks)
         if self.mouth_interior:
             frames = self._paint_mouth(frames, source, regions[0])
-        if not with_masks:
+        if not masks:
             return frames, None
         oval = targets[:, topology.face_topology().loops["face_oval"]].to(device=device, dtype=image.dtype)
         coarse_mask = polygon_mask(
             oval, cells.to(device=device, dtype=image.dtype), cells.to(device=device, dtype=image.dtype)
         )
-        masks = F.interpolate(coarse_mask.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
-        return frames, masks  # convex blends of values in 0..1 stay in 0..1
+        face_masks = F.interpolate(coarse_mask.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)
+        return frames, face_masks[:, 0]  # convex blends of values in 0..1 stay in 0..1
 
     def _paint_mouth(self, frames: Tensor, source: RenderSource, mouth: _OpeningRegion) -> Tensor:
         """Paint a mouth interior where the target lips open wider than the photo's (past twice its area)."""
