@@ -9,7 +9,7 @@ from flowvq_core.generator import ExpressionLatent
 GENERATOR = "FLOWVQ_GENERATOR"
 """A ``flowvq_core.generator.CoefficientGenerator`` (ExpFlow + PoseFlow + projection bank)."""
 RENDERER = "FLOWVQ_RENDERER"
-"""A ``flowvq_core.face.GeometricRenderer`` or a ``flowvq_core.vqig.VQIGRenderer`` (same interface)."""
+"""Any ``flowvq_core.rendering.Renderer``: the ``GeometricRenderer`` or a ``VQIGRenderer``."""
 FACE = "FLOWVQ_FACE"
 """A ``flowvq_core.pipeline.Portrait``: the photo and its fitted face."""
 COEFFS = "FLOWVQ_COEFFS"
