@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +16,9 @@ PALETTE = ((220, 60, 60), (40, 120, 220), (240, 160, 30), (60, 160, 90), (150, 8
            (20, 170, 180), (200, 100, 150))  # fmt: skip
 
 
+@functools.lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.ImageFont:
+    """The default font at ``size``, loaded once per size (every caption asks for one)."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one bitmap size

@@ -157,16 +157,23 @@ def _to_uint8(frames: torch.Tensor) -> np.ndarray:
 
 
 def self_reenact(
-    frames: Any, renderer: Renderer, *, crop_size: int = 256, smoothing: float = 0.5
+    frames: Any,
+    renderer: Renderer,
+    *,
+    crop_size: int = 256,
+    smoothing: float = 0.5,
+    fitted: FittedVideo | None = None,
 ) -> tuple[np.ndarray, np.ndarray, FittedVideo]:
     """Fit every frame of a real clip ([T, H, W, 3] uint8, float 0..1 or a list), render its first frame's crop with
     the coefficients of every frame → (real crops, rendered crops: uint8 [T, S, S, 3], the fitted video).
 
     ``smoothing`` is :func:`extract_video`'s landmark smoothing (its default): the rendered clip follows the smoothed
-    track, so a one-frame closure may read weaker than in the real frames.
+    track, so a one-frame closure may read weaker than in the real frames. ``fitted``: these frames already fitted
+    (``extract_video(frames, crop_size=…)``), so that grading one clip with several renderers fits it once.
     """
     rgb = to_rgb_uint8_batch(frames, name="clip frames", allow_blank=True)
-    fitted = extract_video(rgb, crop_size=crop_size, smoothing=smoothing)
+    if fitted is None:
+        fitted = extract_video(rgb, crop_size=crop_size, smoothing=smoothing)
     crops = crop_images(torch.from_numpy(rgb).float() / 255, fitted.crop)
     source = renderer.prepare(crops[0], fitted.neutral, fitted.expression[0], fitted.pose[0])
     rendered = [_to_uint8(frames) for frames, _ in render_chunks(renderer, source, fitted.expression, fitted.pose)]

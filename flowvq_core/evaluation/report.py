@@ -331,19 +331,19 @@ class Evaluation:
         self.report.finish("done", summaries=list(self.summaries.values()), seconds=time.monotonic() - self.started)
         return list(self.summaries.values())
 
-    def _portraits(self) -> dict[str, tuple[assets.Portrait, np.ndarray, str]]:
-        """Name → (portrait, photo, the judge's label of the photo itself)."""
-        from ..face.landmarks import detect_face
+    def _portraits(self) -> dict[str, tuple[assets.Portrait, Portrait, str]]:
+        """Name → (the portrait, prepared once for every system, the judge's label of the photo itself)."""
+        from ..pipeline import prepare_portrait
 
         found = {}
         for portrait in assets.portraits(self.root):
             if portrait.name not in self.plan.portraits:
                 continue
             photo = portrait.load()
-            landmarks, _ = detect_face(photo, name=f"portrait {portrait.name}")
-            probabilities = self.judge.probabilities(photo[None], landmarks.points[None])[0]
+            prepared = prepare_portrait(photo, self.systems[0].renderer, crop_size=self.plan.crop_size)
+            probabilities = self.judge.probabilities(photo[None], prepared.face.landmarks[None])[0]
             label = FER_CLASSES[int(np.argmax(probabilities))]
-            found[portrait.name] = (portrait, photo, label)
+            found[portrait.name] = (portrait, prepared, label)
             self.report.record(
                 "portraits",
                 portrait.name,
@@ -370,12 +370,12 @@ class Evaluation:
         real = {}
         for name in self.plan.clips:
             frames, fps = read_animation(clips[name].path, clips[name].region)
-            fitted = extract_video(frames)
+            fitted = extract_video(frames, crop_size=self.plan.crop_size)
             tracked = track_frames(frames, name=name)
             stats = motion_stats(fitted.pose.numpy(), fps=fps)
             blinks = blinks_per_minute(tracked.points, tracked.found, fps)
             real[name] = {"frames": frames, "fps": fps, "motion": stats, "blinks_per_minute": blinks,
-                          "pose": fitted.pose.numpy(), "frontal": clips[name].frontal}  # fmt: skip
+                          "pose": fitted.pose.numpy(), "fitted": fitted, "frontal": clips[name].frontal}  # fmt: skip
             self.report.record(
                 "real clips",
                 name,
@@ -436,7 +436,8 @@ class Evaluation:
 
         scores = []
         for name in self.plan.clips:
-            real, rendered, _ = self_reenact(self.real[name]["frames"], system.renderer, crop_size=self.plan.crop_size)
+            clip = self.real[name]
+            real, rendered, _ = self_reenact(clip["frames"], system.renderer, fitted=clip["fitted"])
             score = score_frames(real, rendered)
             scores.append(score)
             self.report.record(f"reenactment/{system.name}", name, score)
@@ -446,13 +447,9 @@ class Evaluation:
         summary.cpbd = _mean([s.cpbd_rendered for s in scores])
         summary.cpbd_source = _mean([s.cpbd_source for s in scores])
 
-    def _prepared(self, system: System) -> dict[str, Any]:
-        from ..pipeline import prepare_portrait
-
-        return {
-            name: prepare_portrait(photo, system.renderer, crop_size=self.plan.crop_size)
-            for name, (_, photo, _) in self.portraits.items()
-        }
+    def _prepared(self) -> dict[str, Portrait]:
+        """The prepared portraits by name (each renders through any system's renderer: ``Portrait.source_for``)."""
+        return {name: prepared for name, (_, prepared, _) in self.portraits.items()}
 
     def _emotions(
         self, system: System, summary: SystemSummary
@@ -463,7 +460,7 @@ class Evaluation:
         from .synthetic import seed_diversity
 
         speech = audio_features(self.recordings[self.plan.emotion_recording].path, system.generator.config.fps)
-        prepared = self._prepared(system)
+        prepared = self._prepared()
         runs: dict[tuple[str, str, int], Rendered] = {}
         judged: list[EmotionRun] = []
         for portrait, source in prepared.items():
@@ -504,7 +501,7 @@ class Evaluation:
         from ..audio import audio_features
         from .lipsync import lipsync_scores
 
-        prepared = self._prepared(system)
+        prepared = self._prepared()
         scores, closeups = [], {}
         for name in self.plan.lipsync_recordings:
             speech = audio_features(self.recordings[name].path, system.generator.config.fps)
@@ -559,7 +556,7 @@ class Evaluation:
     def _user_videos(self) -> None:
         """The user's own videos: self-reenactment and real motion for all; lip-sync of generated video by their
         audio (phones decoded without a transcript) where they have audio; what was skipped is said."""
-        from ..audio import SILENCE_PEAK, audio_features
+        from ..audio import SILENCE_PEAK, audio_features, load_audio
         from ..face import extract_video
         from ..pipeline import prepare_portrait
         from ..video import read_video
@@ -571,19 +568,21 @@ class Evaluation:
         for video in self.videos:
             clip = read_video(video.path)
             key = video.path.name
-            fitted = extract_video(clip.frames)
+            fitted = extract_video(clip.frames, crop_size=self.plan.crop_size)
             result: dict[str, Any] = {"frames": len(clip.frames), "fps": clip.fps,
                                       "motion": motion_stats(fitted.pose.numpy(), fps=clip.fps)}  # fmt: skip
             speaks = clip.waveform is not None and float(np.abs(clip.waveform).max()) >= SILENCE_PEAK
+            if speaks:  # the phones and the portrait do not depend on the system: found once
+                speech_16k = (clip.waveform, clip.sample_rate)
+                alignment = align(load_audio(speech_16k, name=f"video {key}").numpy(), 16000)
+                source = prepare_portrait(clip.frames[0], self.systems[0].renderer, crop_size=self.plan.crop_size)
             for system in self.systems:
-                real, rendered, _ = self_reenact(clip.frames, system.renderer, crop_size=self.plan.crop_size)
+                real, rendered, _ = self_reenact(clip.frames, system.renderer, fitted=fitted)
                 result[f"reenactment/{system.name}"] = score_frames(real, rendered)
                 if not speaks:
                     continue
-                speech = audio_features((clip.waveform, clip.sample_rate), system.generator.config.fps)
-                source = prepare_portrait(clip.frames[0], system.renderer, crop_size=self.plan.crop_size)
+                speech = audio_features(speech_16k, system.generator.config.fps)
                 made = render_run(system, source, speech, LIPSYNC_EMOTION, 0)
-                alignment = align(speech.waveform.numpy(), speech.sample_rate)
                 result[f"lipsync/{system.name}"] = lipsync_scores(
                     made.points, made.fps, alignment, speech.waveform.numpy(), speech.sample_rate, found=made.found
                 )
